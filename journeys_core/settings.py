@@ -1,0 +1,109 @@
+"""Typed settings for every component, read from `JOURNEYS_*` environment variables.
+
+Each component has one frozen settings object; `.env.example` documents every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Used only for local DuckDB runs; PostgreSQL refuses it (see `PrivacySettings`).
+DEVELOPMENT_PII_KEY = "journeys-development-key-do-not-use-in-production"
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, frozen=True, extra="ignore", env_file=".env", env_file_encoding="utf-8"
+    )
+
+
+class KafkaSettings(BaseSettings):
+    """Where the broker is and how to talk to it securely (`JOURNEYS_KAFKA_*`)."""
+
+    model_config = _config("JOURNEYS_KAFKA_")
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="JOURNEYS_KAFKA_BOOTSTRAP_SERVERS: host:port[,host:port]"
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="JOURNEYS_KAFKA_SECURITY_PROTOCOL"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="JOURNEYS_KAFKA_SASL_MECHANISM"
+    )
+    sasl_username: str | None = Field(None, description="JOURNEYS_KAFKA_SASL_USERNAME")
+    sasl_password: SecretStr | None = Field(None, description="JOURNEYS_KAFKA_SASL_PASSWORD")
+    ssl_cafile: Path | None = Field(None, description="JOURNEYS_KAFKA_SSL_CAFILE")
+    ssl_certfile: Path | None = Field(None, description="JOURNEYS_KAFKA_SSL_CERTFILE")
+    ssl_keyfile: Path | None = Field(None, description="JOURNEYS_KAFKA_SSL_KEYFILE")
+    ssl_password: SecretStr | None = Field(None, description="JOURNEYS_KAFKA_SSL_PASSWORD")
+    ssl_check_hostname: bool = Field(True, description="JOURNEYS_KAFKA_SSL_CHECK_HOSTNAME")
+    topic_prefix: str = Field("touchpoints", description="JOURNEYS_KAFKA_TOPIC_PREFIX")
+    partitions: int = Field(3, ge=1, description="JOURNEYS_KAFKA_PARTITIONS for new topics")
+    consumer_group: str = Field("journeys-loader", description="JOURNEYS_KAFKA_CONSUMER_GROUP")
+    # Tansu makes a group join wait about half the session timeout: keep it short.
+    session_timeout_ms: int = Field(6000, ge=1000, description="JOURNEYS_KAFKA_SESSION_TIMEOUT_MS")
+    heartbeat_interval_ms: int = Field(1000, ge=100, description="JOURNEYS_KAFKA_HEARTBEAT_INTERVAL_MS")
+    request_timeout_ms: int = Field(30000, ge=1000, description="JOURNEYS_KAFKA_REQUEST_TIMEOUT_MS")
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {value!r}")
+        return value
+
+    def topic(self, department: str) -> str:
+        return f"{self.topic_prefix}.{department}"
+
+
+class WarehouseSettings(BaseSettings):
+    """Which warehouse to load into: a DuckDB file or a PostgreSQL database (`JOURNEYS_WAREHOUSE_*`)."""
+
+    model_config = _config("JOURNEYS_WAREHOUSE_")
+
+    url: str = Field(
+        "duckdb:///warehouse.duckdb",
+        description="JOURNEYS_WAREHOUSE_URL: duckdb:///path/file.duckdb or postgresql://user@host/db",
+    )
+
+
+class LoaderSettings(BaseSettings):
+    """How the loader batches records (`JOURNEYS_LOADER_*`)."""
+
+    model_config = _config("JOURNEYS_LOADER_")
+
+    batch_max_records: int = Field(20000, ge=1, description="JOURNEYS_LOADER_BATCH_MAX_RECORDS")
+    batch_max_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="JOURNEYS_LOADER_BATCH_MAX_BYTES")
+    batch_max_seconds: float = Field(2.0, gt=0, description="JOURNEYS_LOADER_BATCH_MAX_SECONDS")
+    max_event_bytes: int = Field(
+        1024 * 1024, ge=1024, description="JOURNEYS_LOADER_MAX_EVENT_BYTES: larger is quarantined"
+    )
+    max_future_seconds: int = Field(
+        86400,
+        ge=0,
+        description="JOURNEYS_LOADER_MAX_FUTURE_SECONDS: occurred_at further ahead is quarantined",
+    )
+    idle_seconds: float = Field(
+        1.5, gt=0, description="JOURNEYS_LOADER_IDLE_SECONDS: quiet time that means caught up"
+    )
+
+
+class PrivacySettings(BaseSettings):
+    """The key for hashing emails and phones (`JOURNEYS_PII_KEY`)."""
+
+    model_config = _config("JOURNEYS_")
+
+    pii_key: SecretStr = Field(
+        SecretStr(DEVELOPMENT_PII_KEY), description="JOURNEYS_PII_KEY: secret for the keyed hash"
+    )
+
+    @property
+    def uses_development_key(self) -> bool:
+        return self.pii_key.get_secret_value() == DEVELOPMENT_PII_KEY

@@ -1,0 +1,338 @@
+"""The loader: consume touchpoint topics and land them in the warehouse exactly once.
+
+Each batch (bounded by records, bytes and time) goes to the warehouse in one transaction together
+with the offsets it covers; the warehouse, not Kafka, is the source of truth for where to resume.
+Offsets advance by compare-and-set, so a stale loader (after a rebalance or a lost connection)
+can never write a range twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from journeys_core.settings import KafkaSettings, LoaderSettings
+from streams.contract import Rejection, decode
+from streams.kafka_config import client_options
+from streams.sinks.base import Batch, OffsetConflict, Sink, TransientWarehouseError
+from streams.topics import department_topics, dlq_topic, ensure_topics
+
+log = logging.getLogger(__name__)
+
+_WAREHOUSE_RETRIES = 8
+# Offset-store value a batch expects when the warehouse has no row yet for its partition.
+NO_STORED_OFFSET = -1
+_ASSIGNMENT_TIMEOUT_S = 120.0
+
+
+class DeadLetterError(Exception):
+    """Rejected records could not be written to the DLQ topic; their offsets stay uncommitted."""
+
+
+@dataclass
+class LoadStats:
+    """Running totals of one loader process, for progress bars and summaries."""
+
+    consumed: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    conflicts: int = 0
+    retries: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.loader.on_revoked(list(revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.loader.on_assigned(list(assigned))
+
+
+class Loader:
+    """One member of the loader consumer group, writing through one warehouse sink."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        settings: LoaderSettings,
+        sink: Sink,
+        *,
+        on_batch: Callable[[LoadStats], None] | None = None,
+    ) -> None:
+        self.kafka = kafka
+        self.settings = settings
+        self.sink = sink
+        self.on_batch = on_batch
+        self.stats = LoadStats()
+        self.group = kafka.consumer_group
+        self.dlq = dlq_topic(kafka)
+        self.positions: dict[TopicPartition, int] = {}  # next offset, as stored in the warehouse
+        self.assigned_once = False
+        self.pending: set[TopicPartition] = set()  # assigned, not yet positioned
+        self.revoked: set[TopicPartition] = set()
+        self.fetched: dict[TopicPartition, int] = {}  # next offset expected from the client
+        self.stop_requested = False
+        self.batch = Batch()
+        self.batch_started = time.monotonic()
+        self.consumer: KafkaConsumer | None = None
+        self.producer: KafkaProducer | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Finish the current batch, commit it and return (what SIGTERM does)."""
+        self.stop_requested = True
+
+    def run(self, *, follow: bool = False) -> LoadStats:
+        """Load until caught up (or, with `follow`, until asked to stop)."""
+        self.sink.setup()
+        ensure_topics(self.kafka)
+        options = client_options(self.kafka)
+        self.producer = KafkaProducer(**options, acks="all", enable_idempotence=True)
+        self.consumer = KafkaConsumer(
+            **options,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.kafka.session_timeout_ms,
+            heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
+            max_poll_records=min(self.settings.batch_max_records, 5000),
+            max_partition_fetch_bytes=max(2 * self.settings.max_event_bytes, 1024 * 1024),
+            fetch_max_bytes=max(4 * self.settings.max_event_bytes, 50 * 1024 * 1024),
+        )
+        try:
+            self.consumer.subscribe(department_topics(self.kafka), listener=_Rebalance(self))
+            self._loop(follow)
+            self._flush()
+        finally:
+            self.consumer.close(autocommit=False)
+            self.producer.close()
+            self.sink.close()
+        return self.stats
+
+    def _loop(self, follow: bool) -> None:
+        assert self.consumer is not None
+        idle_since: float | None = None
+        deadline = time.monotonic() + _ASSIGNMENT_TIMEOUT_S
+        while not self.stop_requested:
+            records = self.consumer.poll(timeout_ms=200)
+            self._apply_rebalance()
+            now = dt.datetime.now(dt.UTC)
+            max_future = dt.timedelta(seconds=self.settings.max_future_seconds)
+            for tp, messages in records.items():
+                if tp not in self.positions or tp in self.pending:
+                    continue  # revoked, or fetched before we positioned it
+                self._add(tp, messages, now, max_future)
+            if self._batch_due(bool(records)):
+                self._flush()
+            if records:
+                idle_since = None
+                continue
+            if not self.assigned_once:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"no partitions were assigned within {_ASSIGNMENT_TIMEOUT_S:.0f} s: check "
+                        f"that consumer group {self.group!r} is reachable"
+                    )
+                continue
+            idle_since = idle_since or time.monotonic()
+            if (
+                not follow
+                and time.monotonic() - idle_since >= self.settings.idle_seconds
+                and self._caught_up()
+            ):
+                return
+
+    def _add(
+        self, tp: TopicPartition, messages: list[Any], now: dt.datetime, max_future: dt.timedelta
+    ) -> None:
+        expected = self.fetched.get(tp, 0)
+        if messages[0].offset < expected:
+            # The client can hand back a whole record batch again after a partial read; skip
+            # what this partition already gave us.
+            messages = [message for message in messages if message.offset >= expected]
+            if not messages:
+                return
+        self.fetched[tp] = messages[-1].offset + 1
+        batch = self.batch
+        if not batch.records:
+            self.batch_started = time.monotonic()
+        max_bytes = self.settings.max_event_bytes
+        for message in messages:
+            value = message.value
+            event = decode(value, max_bytes=max_bytes, max_future=max_future, now=now)
+            if isinstance(event, Rejection):
+                batch.add_rejection(event, tp.topic, tp.partition, message.offset, message.key, value)
+            else:
+                batch.add_touchpoint(event, tp.topic, tp.partition, message.offset)
+            batch.size += len(value) if value else 0
+        batch.records += len(messages)
+        batch.cover(tp.topic, tp.partition, self.positions[tp], messages[-1].offset + 1)
+        self.stats.consumed += len(messages)
+
+    def _batch_due(self, got_records: bool) -> bool:
+        batch = self.batch
+        if not batch.records:
+            return False
+        return (
+            not got_records
+            or batch.records >= self.settings.batch_max_records
+            or batch.size >= self.settings.batch_max_bytes
+            or time.monotonic() - self.batch_started >= self.settings.batch_max_seconds
+        )
+
+    def _caught_up(self) -> bool:
+        assert self.consumer is not None
+        if not self.positions:
+            return True
+        try:
+            ends = self.consumer.end_offsets(list(self.positions))
+        except KafkaError:
+            return False
+        return all(self.fetched.get(tp, 0) >= end for tp, end in ends.items())
+
+    # -- rebalancing -----------------------------------------------------------------------------
+    # kafka-python calls these on its network thread, where blocking client calls are refused:
+    # they only take notes, and the main loop acts on them after `poll` returns.
+
+    def on_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.revoked.update(revoked)
+        for tp in revoked:
+            self.positions.pop(tp, None)
+
+    def on_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.assigned_once = True
+        self.pending.update(assigned)
+        self.revoked.difference_update(assigned)
+
+    def _apply_rebalance(self) -> None:
+        if self.revoked:
+            touched = {(tp.topic, tp.partition) for tp in self.revoked}
+            if touched & set(self.batch.ranges):
+                # Part of the batch now belongs to another loader: drop it and re-read the rest.
+                kept = [TopicPartition(t, p) for t, p in self.batch.ranges if (t, p) not in touched]
+                self.batch = Batch()
+                self.pending.update(tp for tp in kept if tp in self.positions)
+            self.revoked.clear()
+        if self.pending:
+            partitions, self.pending = sorted(self.pending), set()
+            self._seek_to_stored(partitions)
+
+    def _seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        """Resume each partition from the offset stored in the warehouse, else from the beginning."""
+        assert self.consumer is not None
+        stored = self.sink.stored_offsets(self.group, [(tp.topic, tp.partition) for tp in partitions])
+        missing = [tp for tp in partitions if (tp.topic, tp.partition) not in stored]
+        # An explicit offset, not seek_to_beginning: its lazy reset can land after a fetch and rewind.
+        beginnings = self.consumer.beginning_offsets(missing) if missing else {}
+        for tp in partitions:
+            offset = stored.get((tp.topic, tp.partition))
+            self.fetched[tp] = beginnings[tp] if offset is None else offset
+            self.consumer.seek(tp, self.fetched[tp])
+            self.positions[tp] = NO_STORED_OFFSET if offset is None else offset
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        batch = self.batch
+        if not batch.records:
+            return
+        self.batch = Batch()
+        self._dead_letter(batch)
+        try:
+            result = self._write(batch)
+        except OffsetConflict as conflict:
+            # Someone else already stored (part of) this range: drop ours, resume from theirs.
+            log.warning("offsets moved under this loader (%s); re-reading from the warehouse", conflict)
+            self.stats.conflicts += 1
+            self._seek_to_stored([TopicPartition(r.topic, r.partition) for r in batch.ranges.values()])
+            return
+        for rng in batch.ranges.values():
+            self.positions[TopicPartition(rng.topic, rng.partition)] = rng.end
+        self.stats.loaded += result.loaded
+        self.stats.quarantined += result.quarantined
+        self.stats.duplicates += result.duplicates
+        self.stats.batches += 1
+        self._commit_to_kafka(batch)
+        if self.on_batch is not None:
+            self.on_batch(self.stats)
+
+    def _write(self, batch: Batch) -> Any:
+        delay = 0.5
+        for attempt in range(1, _WAREHOUSE_RETRIES + 1):
+            try:
+                return self.sink.write(batch, self.group, dt.datetime.now(dt.UTC))
+            except TransientWarehouseError as error:
+                if attempt == _WAREHOUSE_RETRIES:
+                    raise
+                self.stats.retries += 1
+                log.warning("warehouse write failed (%s); retry %d in %.1f s", error, attempt, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                try:
+                    self.sink.reconnect()
+                except Exception as reconnect_error:  # the next attempt reports it again
+                    log.warning("reconnect failed: %s", reconnect_error)
+        raise AssertionError("unreachable")
+
+    def _dead_letter(self, batch: Batch) -> None:
+        """Copy rejected records to the DLQ topic before their offsets can be committed."""
+        if not batch.quarantine_count:
+            return
+        assert self.producer is not None
+        columns = batch.quarantine
+        futures = []
+        for topic, partition, offset, key, payload, reason in zip(
+            columns["topic"],
+            columns["kafka_partition"],
+            columns["kafka_offset"],
+            columns["kafka_key"],
+            columns["payload"],
+            columns["reason"],
+            strict=True,
+        ):
+            headers = [
+                ("journeys.reason", str(reason).encode()),
+                ("journeys.source", f"{topic}/{partition}/{offset}".encode()),
+            ]
+            futures.append(self.producer.send(self.dlq, key=key, value=payload, headers=headers))
+        try:
+            self.producer.flush(timeout=30)
+            for future in futures:
+                future.get(timeout=30)
+        except KafkaError as error:
+            raise DeadLetterError(
+                f"cannot write rejected records to {self.dlq} ({error}); stopping without "
+                "committing their offsets"
+            ) from error
+
+    def _commit_to_kafka(self, batch: Batch) -> None:
+        """Mirror the stored offsets into Kafka so standard tools show lag; never relied upon."""
+        assert self.consumer is not None
+        offsets = {
+            TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.end, "", -1)
+            for r in batch.ranges.values()
+        }
+        try:
+            self.consumer.commit_async(offsets)
+        except KafkaError as error:
+            log.debug("kafka offset commit skipped: %s", error)

@@ -1,0 +1,126 @@
+"""PostgreSQL sink: COPY into session temp tables, then one transaction moves rows and offsets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import psycopg
+
+from journeys_core.warehouse import WarehouseUrl, connect_postgres, raw_ddl
+from streams.sinks.base import (
+    QUARANTINE_SCHEMA,
+    TOUCHPOINT_SCHEMA,
+    Batch,
+    OffsetConflict,
+    TransientWarehouseError,
+    WriteResult,
+)
+
+_TEMP_TABLES = """
+create temp table if not exists batch_touchpoints (
+    event_id text, event_type text, department text, schema_version integer,
+    occurred_at timestamptz, source text, customer_id text, email text, phone text,
+    order_id text, attributes text, topic text, kafka_partition integer, kafka_offset bigint
+) on commit delete rows;
+create temp table if not exists batch_quarantine (
+    topic text, kafka_partition integer, kafka_offset bigint, kafka_key bytea, payload bytea,
+    reason text, event_id text, event_type text
+) on commit delete rows;
+"""
+_INSERT_TOUCHPOINTS = """
+insert into raw.touchpoints
+select event_id::uuid, event_type, department, schema_version, occurred_at, source, customer_id,
+       email, phone, order_id, attributes::jsonb, topic, kafka_partition, kafka_offset, %(loaded_at)s
+from batch_touchpoints
+on conflict (event_id) do nothing
+"""
+_INSERT_QUARANTINE = """
+insert into raw.quarantine
+select topic, kafka_partition, kafka_offset, kafka_key, payload, reason, event_id, event_type,
+       %(loaded_at)s
+from batch_quarantine
+on conflict do nothing
+"""
+# Compare-and-set: advance only from the offset this batch started at, else another writer won.
+_ADVANCE_OFFSET = """
+insert into raw.ingest_offsets values (%(group)s, %(topic)s, %(partition)s, %(end)s, %(loaded_at)s)
+on conflict (consumer_group, topic, kafka_partition) do update
+    set next_offset = excluded.next_offset, updated_at = excluded.updated_at
+    where raw.ingest_offsets.next_offset = %(start)s
+"""
+
+
+class PostgresSink:
+    """Loads into PostgreSQL; several loaders may share a consumer group, offsets fence them."""
+
+    def __init__(self, target: WarehouseUrl) -> None:
+        self.target = target
+        self.connection: psycopg.Connection[Any] = connect_postgres(target)
+
+    def setup(self) -> None:
+        with self.connection.transaction():
+            # Concurrent loaders may race to create the schema; serialise them.
+            self.connection.execute("select pg_advisory_xact_lock(hashtext('journeys raw ddl'))")
+            self.connection.execute(raw_ddl("postgresql"))
+
+    def reconnect(self) -> None:
+        try:
+            self.connection.close()
+        finally:
+            self.connection = connect_postgres(self.target)
+
+    def stored_offsets(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        with self.connection.transaction():
+            rows = self.connection.execute(
+                "select topic, kafka_partition, next_offset from raw.ingest_offsets "
+                "where consumer_group = %s",
+                [group],
+            ).fetchall()
+        wanted = set(partitions)
+        return {(t, p): n for t, p, n in rows if (t, p) in wanted}
+
+    def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:
+        try:
+            return self._write(batch, group, loaded_at)
+        except psycopg.OperationalError as error:
+            raise TransientWarehouseError(str(error).strip()) from error
+
+    def _write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:
+        con = self.connection
+        loaded = quarantined = 0
+        with con.transaction(), con.cursor() as cur:
+            cur.execute(_TEMP_TABLES)
+            for rng in batch.ranges.values():
+                cur.execute(
+                    _ADVANCE_OFFSET,
+                    {
+                        "group": group,
+                        "topic": rng.topic,
+                        "partition": rng.partition,
+                        "start": rng.start,
+                        "end": rng.end,
+                        "loaded_at": loaded_at,
+                    },
+                )
+                if cur.rowcount != 1:
+                    raise OffsetConflict(f"{rng.topic}[{rng.partition}] moved past {rng.start}")
+            if batch.touchpoint_count:
+                _copy(cur, "batch_touchpoints", TOUCHPOINT_SCHEMA.names, batch.touchpoints)
+                cur.execute(_INSERT_TOUCHPOINTS, {"loaded_at": loaded_at})
+                loaded = cur.rowcount
+            if batch.quarantine_count:
+                _copy(cur, "batch_quarantine", QUARANTINE_SCHEMA.names, batch.quarantine)
+                cur.execute(_INSERT_QUARANTINE, {"loaded_at": loaded_at})
+                quarantined = cur.rowcount
+        duplicates = batch.duplicates + batch.touchpoint_count - loaded
+        return WriteResult(loaded, quarantined, duplicates)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _copy(cur: psycopg.Cursor[Any], table: str, names: list[str], columns: dict[str, list[object]]) -> None:
+    with cur.copy(f"copy {table} ({', '.join(names)}) from stdin") as copy:
+        for row in zip(*(columns[name] for name in names), strict=True):
+            copy.write_row(row)

@@ -1,0 +1,63 @@
+"""Topic names and their creation: one topic per department plus the dead-letter topic."""
+
+from __future__ import annotations
+
+import time
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from journeys_core.settings import KafkaSettings
+from streams.contract import DEPARTMENTS
+from streams.kafka_config import client_options
+
+
+class BrokerUnavailable(Exception):
+    """No Kafka broker answered at the configured address."""
+
+
+def department_topics(settings: KafkaSettings) -> list[str]:
+    return [settings.topic(department) for department in DEPARTMENTS]
+
+
+def dlq_topic(settings: KafkaSettings) -> str:
+    return settings.topic("dlq")
+
+
+def admin_client(settings: KafkaSettings, *, attempts: int = 3, timeout_s: float = 5.0) -> KafkaAdminClient:
+    """Connect with bounded retries and backoff, then fail with a sentence that says what to do."""
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            return KafkaAdminClient(**client_options(settings), bootstrap_timeout_ms=int(timeout_s * 1000))
+        except KafkaError:
+            if attempt == attempts:
+                break
+            time.sleep(delay)
+            delay *= 2
+    raise BrokerUnavailable(
+        f"cannot reach Kafka at {settings.bootstrap_servers} after {attempts} attempts: start one "
+        "with `journeys broker`, or set JOURNEYS_KAFKA_BOOTSTRAP_SERVERS to a running broker"
+    )
+
+
+def ensure_topics(settings: KafkaSettings, admin: KafkaAdminClient | None = None) -> list[str]:
+    """Create the department and DLQ topics that are missing; return the ones created."""
+    own = admin is None
+    client = admin or admin_client(settings)
+    try:
+        wanted = [*department_topics(settings), dlq_topic(settings)]
+        existing = set(client.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        created: list[str] = []
+        for name in missing:
+            try:
+                client.create_topics([NewTopic(name, settings.partitions, 1)])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between list and create
+        return created
+    finally:
+        if own:
+            client.close()

@@ -1,0 +1,92 @@
+"""Fixtures that start real services: the embedded broker, DuckDB files, PostgreSQL databases."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from journeys_core.settings import KafkaSettings, LoaderSettings
+from streams.broker import EmbeddedBroker
+from streams.topics import ensure_topics
+
+POSTGRES_URL = os.environ.get("JOURNEYS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker(partitions=3) as embedded:
+        yield embedded
+
+
+@pytest.fixture
+def kafka(broker: EmbeddedBroker) -> KafkaSettings:
+    """Settings with topics and a consumer group of this test's own, on the shared broker."""
+    name = uuid.uuid4().hex[:10]
+    settings = broker.settings().model_copy(update={"topic_prefix": f"t{name}", "consumer_group": f"g{name}"})
+    ensure_topics(settings)
+    return settings
+
+
+@pytest.fixture
+def loader_settings() -> LoaderSettings:
+    return LoaderSettings(idle_seconds=1.0, batch_max_seconds=1.0)
+
+
+@pytest.fixture
+def duckdb_url(tmp_path: os.PathLike[str]) -> str:
+    return f"duckdb:///{tmp_path}/warehouse.duckdb"
+
+
+def _postgres_available() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3, autocommit=True):
+            return None
+    except psycopg.OperationalError as error:
+        return str(error).strip().splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    problem = _postgres_available()
+    if problem is not None:
+        message = (
+            f"PostgreSQL is not reachable at {POSTGRES_URL} ({problem}); start it, or set "
+            "JOURNEYS_TEST_POSTGRES_URL to a server where this user may CREATE DATABASE"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return POSTGRES_URL
+
+
+def _fresh_database(postgres_server: str) -> Iterator[str]:
+    name = f"journeys_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    base = postgres_server.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh database per test, dropped afterwards."""
+    yield from _fresh_database(postgres_server)
+
+
+@pytest.fixture
+def postgres_url_2(postgres_server: str) -> Iterator[str]:
+    """A second fresh database, for tests that compare two warehouses."""
+    yield from _fresh_database(postgres_server)
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def warehouse_url(request: pytest.FixtureRequest) -> str:
+    """Each test that takes this runs once per warehouse."""
+    fixture = "duckdb_url" if request.param == "duckdb" else "postgres_url"
+    return str(request.getfixturevalue(fixture))

@@ -1,0 +1,77 @@
+"""Helpers shared by integration tests: publish, run loaders, read the warehouse back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psycopg
+
+from journeys_core.settings import KafkaSettings, LoaderSettings
+from journeys_core.warehouse import parse_url
+from streams.consume import Loader, LoadStats
+from streams.produce import Publisher
+from streams.sinks import open_sink
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def publish(kafka: KafkaSettings, records: Iterable[tuple[str, bytes | None, bytes]]) -> int:
+    publisher = Publisher(kafka)
+    for department, key, value in records:
+        publisher.publish(department, key, value)
+    return publisher.close()
+
+
+def load(kafka: KafkaSettings, settings: LoaderSettings, url: str) -> LoadStats:
+    return Loader(kafka, settings, open_sink(url)).run()
+
+
+def query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    target = parse_url(url)
+    if target.kind == "duckdb":
+        with duckdb.connect(str(target.path), read_only=True) as con:
+            return con.execute(sql).fetchall()
+    with psycopg.connect(target.conninfo) as con:
+        return con.execute(sql).fetchall()
+
+
+def loader_env(kafka: KafkaSettings, url: str, **extra: str) -> dict[str, str]:
+    """Environment for a `journeys ingest` subprocess pointed at this test's topics and warehouse."""
+    return {
+        **os.environ,
+        "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "JOURNEYS_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "JOURNEYS_KAFKA_CONSUMER_GROUP": kafka.consumer_group,
+        "JOURNEYS_WAREHOUSE_URL": url,
+        "JOURNEYS_LOADER_IDLE_SECONDS": "1.0",
+        **extra,
+    }
+
+
+def journeys(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "journeys", *args],
+        env=env,
+        cwd=kwargs.pop("cwd", ROOT),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+ROW_COLUMNS = (
+    "event_id, event_type, department, schema_version, occurred_at, source, customer_id, email, "
+    "phone, order_id, attributes, topic, kafka_partition, kafka_offset"
+)
+
+
+def touchpoint_rows(url: str) -> list[tuple[Any, ...]]:
+    """Every stored touchpoint except its load time, in a stable order, for exact comparisons."""
+    return query(url, f"select {ROW_COLUMNS} from raw.touchpoints order by event_id")
