@@ -190,19 +190,10 @@ def run(
 def main() -> None:
     """Entry point: user errors become one sentence and exit code 2; bugs keep their traceback."""
     try:
-        code = app(standalone_mode=False)
-    except typer.Abort:
-        console.print("aborted")
-        sys.exit(130)
+        app()  # standalone: usage errors and exit codes are handled there and end in SystemExit
     except Exception as error:  # the one place that decides how errors reach people
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
         message = describe(error)
         if message is None:
             raise
         console.print(f"[bold red]error:[/] {message}")
         sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)

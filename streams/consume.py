@@ -107,7 +107,12 @@ class Loader:
         self.sink.setup()
         ensure_topics(self.kafka)
         options = client_options(self.kafka)
-        self.producer = KafkaProducer(**options, acks="all", enable_idempotence=True)
+        self.producer = KafkaProducer(
+            **options,
+            acks="all",
+            enable_idempotence=True,
+            max_request_size=2 * self.settings.max_event_bytes + 64 * 1024,
+        )
         self.consumer = KafkaConsumer(
             **options,
             group_id=self.group,
@@ -300,7 +305,21 @@ class Loader:
             return
         assert self.producer is not None
         columns = batch.quarantine
+        limit = self.settings.max_event_bytes
         futures = []
+        try:
+            self._send_dead_letters(columns, limit, futures)
+            self.producer.flush(timeout=30)
+            for future in futures:
+                future.get(timeout=30)
+        except KafkaError as error:
+            raise DeadLetterError(
+                f"cannot write rejected records to {self.dlq} ({error}); stopping without "
+                "committing their offsets"
+            ) from error
+
+    def _send_dead_letters(self, columns: dict[str, list[Any]], limit: int, futures: list[Any]) -> None:
+        assert self.producer is not None
         for topic, partition, offset, key, payload, reason in zip(
             columns["topic"],
             columns["kafka_partition"],
@@ -314,16 +333,11 @@ class Loader:
                 ("journeys.reason", str(reason).encode()),
                 ("journeys.source", f"{topic}/{partition}/{offset}".encode()),
             ]
+            if payload is not None and len(payload) > limit:
+                # The full bytes are in raw.quarantine; the DLQ gets a prefix it can always accept.
+                headers.append(("journeys.truncated_from", str(len(payload)).encode()))
+                payload = payload[:limit]
             futures.append(self.producer.send(self.dlq, key=key, value=payload, headers=headers))
-        try:
-            self.producer.flush(timeout=30)
-            for future in futures:
-                future.get(timeout=30)
-        except KafkaError as error:
-            raise DeadLetterError(
-                f"cannot write rejected records to {self.dlq} ({error}); stopping without "
-                "committing their offsets"
-            ) from error
 
     def _commit_to_kafka(self, batch: Batch) -> None:
         """Mirror the stored offsets into Kafka so standard tools show lag; never relied upon."""

@@ -20,6 +20,8 @@ SCHEMA_PATH: Final = Path(__file__).parent / "schemas" / "v1" / "touchpoint.sche
 DEPARTMENTS: Final = ("sales", "shipping", "support")
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+# An identifier must have something besides white space, or it cannot be stitched.
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=r"\S")]
 Amount = Annotated[float, msgspec.Meta(ge=0)]
 Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
 Timestamp = Annotated[dt.datetime, msgspec.Meta(tz=True)]
@@ -28,9 +30,9 @@ Timestamp = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 class Customer(msgspec.Struct, forbid_unknown_fields=False):
     """How the emitting department knows the customer; at least one field is required."""
 
-    customer_id: NonEmpty | None = None
-    email: NonEmpty | None = None
-    phone: NonEmpty | None = None
+    customer_id: Identifier | None = None
+    email: Identifier | None = None
+    phone: Identifier | None = None
 
 
 class Envelope(msgspec.Struct, forbid_unknown_fields=False):
@@ -185,7 +187,8 @@ def _readable(error: Exception, prefix: str = "") -> str:
     message, sep, where = text.partition(" - at ")
     path = where.removeprefix("$").lstrip(".") if sep else ""
     field = ".".join(part for part in (prefix, path) if part)
-    message = message[:1].lower() + message[1:]
+    if message[1:2].islower():
+        message = message[:1].lower() + message[1:]
     return f"{field}: {message}" if field else message
 
 

@@ -39,7 +39,7 @@ def event(
         "schema_version": 1,
         "occurred_at": (occurred_at or _BASE).isoformat(),
         "source": "test",
-        "customer": customer or {"customer_id": "C-1", "email": "c1@example.com"},
+        "customer": customer if customer is not None else {"customer_id": "C-1", "email": "c1@example.com"},
         "order_id": order_id,
         "attributes": attributes if attributes is not None else defaults.get(event_type, {}),
     }

@@ -1,0 +1,231 @@
+"""Loader throughput against a bare Kafka consumer, on the same broker and data, in one run.
+
+    python -m bench.ingest_throughput [--events 200000] [--rounds 3] [--profile [FILE]]
+
+Starts an embedded Tansu broker, publishes N clean events (simulator, fault rates 0), then
+alternates two consumers over the same N records, each in a fresh consumer group:
+
+- baseline: a kafka-python KafkaConsumer with the loader's fetch settings that only polls and
+  counts records until it has seen all N;
+- loader: `streams.consume.Loader` (contract validation, Arrow batches, DuckDB transactions
+  with offsets) into a fresh DuckDB file, until caught up.
+
+Throughput leaves out the group join (Tansu holds a join for about half the session timeout)
+and the loader's idle detection: it is records handled after the first delivery divided by the
+time from that delivery to the last one (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafka import KafkaConsumer
+
+from bench.common import machine, median, publish_clean, say
+from journeys_core.settings import KafkaSettings, LoaderSettings
+from streams.broker import EmbeddedBroker
+from streams.consume import Loader, LoadStats
+from streams.kafka_config import client_options
+from streams.sinks import open_sink
+from streams.topics import department_topics
+
+GOAL_RATIO = 0.8
+_BASELINE_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One timed pass over the N records."""
+
+    side: str
+    records: int  # records handled after the first delivery: the numerator of the rate
+    window_s: float  # first delivery -> last record seen (baseline) or last batch committed (loader)
+    startup_s: float  # start -> first delivery: group join, assignment, first fetch (excluded)
+    tail_s: float  # last delivery -> return: close, idle detection (excluded)
+    total: int  # every record the pass saw
+    deliveries: int  # polls with records (baseline) or committed batches (loader)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.window_s if self.window_s > 0 else 0.0
+
+    @property
+    def wall_rate(self) -> float:
+        wall = self.startup_s + self.window_s + self.tail_s
+        return self.total / wall if wall > 0 else 0.0
+
+
+def consumer_options(kafka: KafkaSettings, settings: LoaderSettings) -> dict[str, object]:
+    """The KafkaConsumer options `Loader.run` uses (kept in step by hand: see docs/performance.md)."""
+    return {
+        **client_options(kafka),
+        "group_id": kafka.consumer_group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": kafka.session_timeout_ms,
+        "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
+        "max_poll_records": min(settings.batch_max_records, 5000),
+        "max_partition_fetch_bytes": max(2 * settings.max_event_bytes, 1024 * 1024),
+        "fetch_max_bytes": max(4 * settings.max_event_bytes, 50 * 1024 * 1024),
+    }
+
+
+def run_baseline(kafka: KafkaSettings, settings: LoaderSettings, expected: int) -> Sample:
+    consumer = KafkaConsumer(**consumer_options(kafka, settings))
+    started = time.perf_counter()
+    consumer.subscribe(department_topics(kafka))
+    seen = deliveries = first_count = 0
+    first_at = 0.0
+    try:
+        while seen < expected:
+            records = consumer.poll(timeout_ms=200)
+            count = sum(len(messages) for messages in records.values())
+            if not count:
+                if time.perf_counter() - started > _BASELINE_TIMEOUT_S:
+                    say(f"  baseline gave up after {_BASELINE_TIMEOUT_S:.0f} s at {seen:,} records")
+                    break
+                continue
+            if not deliveries:
+                first_at, first_count = time.perf_counter(), count
+            deliveries += 1
+            seen += count
+        last_at = time.perf_counter()
+    finally:
+        consumer.close(autocommit=False)
+    return Sample(
+        side="baseline",
+        records=seen - first_count,
+        window_s=last_at - first_at,
+        startup_s=first_at - started,
+        tail_s=time.perf_counter() - last_at,
+        total=seen,
+        deliveries=deliveries,
+    )
+
+
+def run_loader(
+    kafka: KafkaSettings, settings: LoaderSettings, warehouse: Path, profiler: cProfile.Profile | None = None
+) -> tuple[Sample, LoadStats]:
+    marks: list[tuple[float, int]] = []
+
+    def on_batch(stats: LoadStats) -> None:
+        marks.append((time.perf_counter(), stats.consumed))
+
+    loader = Loader(kafka, settings, open_sink(f"duckdb:///{warehouse}"), on_batch=on_batch)
+    started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
+    try:
+        stats = loader.run()
+    finally:
+        if profiler is not None:
+            profiler.disable()
+    finished = time.perf_counter()
+    if not marks:
+        return Sample("loader", 0, 0.0, finished - started, 0.0, stats.consumed, 0), stats
+    (first_at, first_count), (last_at, last_count) = marks[0], marks[-1]
+    return (
+        Sample(
+            side="loader",
+            records=last_count - first_count,
+            window_s=last_at - first_at,
+            startup_s=first_at - started,
+            tail_s=finished - last_at,
+            total=stats.consumed,
+            deliveries=len(marks),
+        ),
+        stats,
+    )
+
+
+def describe(sample: Sample, round_no: int) -> str:
+    return (
+        f"  round {round_no} {sample.side:<8} {sample.rate:>9,.0f} events/s  ({sample.records:,} records "
+        f"in {sample.window_s:.2f} s after the first of {sample.deliveries} deliveries; excluded "
+        f"{sample.startup_s:.2f} s start + {sample.tail_s:.2f} s tail; wall {sample.wall_rate:,.0f}/s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000, help="events to publish (default 200000)")
+    parser.add_argument("--rounds", type=int, default=3, help="passes per side, alternating (default 3)")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="after the timed rounds, run the loader once more under cProfile, print the top "
+        "functions and save the stats to FILE if given (this round is not timed)",
+    )
+    args = parser.parse_args()
+    rounds = max(1, args.rounds)
+
+    say(f"ingest throughput: {args.events:,} events, {rounds} rounds per side")
+    say(f"machine: {machine()}")
+    settings = LoaderSettings().model_copy(update={"idle_seconds": 0.5})
+    say(
+        f"loader settings: batch_max_records={settings.batch_max_records}, batch_max_bytes="
+        f"{settings.batch_max_bytes}, batch_max_seconds={settings.batch_max_seconds}, idle_seconds="
+        f"{settings.idle_seconds} (idle time is excluded)"
+    )
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="journeys-bench-") as scratch:
+        base = broker.settings(KafkaSettings())
+        say(f"broker: Tansu on {broker.bootstrap_servers}, {broker.partitions} partitions per topic")
+        published = publish_clean(base, args.events)
+        say(
+            f"published {published.records:,} events in {published.seconds:.1f} s "
+            f"({published.rate:,.0f} events/s, Publisher acks=all, idempotent)"
+        )
+        baselines: list[Sample] = []
+        loaders: list[Sample] = []
+        for round_no in range(1, rounds + 1):
+            kafka = base.model_copy(update={"consumer_group": f"bench-baseline-{round_no}"})
+            baselines.append(run_baseline(kafka, settings, published.records))
+            say(describe(baselines[-1], round_no))
+            kafka = base.model_copy(update={"consumer_group": f"bench-loader-{round_no}"})
+            sample, stats = run_loader(kafka, settings, Path(scratch) / f"loader-{round_no}.duckdb")
+            loaders.append(sample)
+            say(describe(sample, round_no))
+            if stats.loaded != published.records or stats.quarantined:
+                say(
+                    f"  note: the loader loaded {stats.loaded:,} and quarantined {stats.quarantined:,} "
+                    f"of {published.records:,} records"
+                )
+
+        base_median, load_median = median([s.rate for s in baselines]), median([s.rate for s in loaders])
+        base_best, load_best = max(s.rate for s in baselines), max(s.rate for s in loaders)
+        ratio = load_median / base_median if base_median else 0.0
+        say()
+        say(f"{'':<10}{'median':>12}{'best':>12}  (events/s, {rounds} rounds)")
+        say(f"{'baseline':<10}{base_median:>12,.0f}{base_best:>12,.0f}")
+        say(f"{'loader':<10}{load_median:>12,.0f}{load_best:>12,.0f}")
+        say(
+            f"ratio loader/baseline: {ratio:.2f} (median), "
+            f"{load_best / base_best if base_best else 0.0:.2f} (best); goal >= {GOAL_RATIO} -> "
+            f"{'met' if ratio >= GOAL_RATIO else 'missed'}"
+        )
+
+        if args.profile is not None:
+            profiler = cProfile.Profile()
+            kafka = base.model_copy(update={"consumer_group": "bench-loader-profile"})
+            sample, _ = run_loader(kafka, settings, Path(scratch) / "loader-profile.duckdb", profiler)
+            say()
+            say(f"profiled loader round (cProfile overhead included): {sample.rate:,.0f} events/s")
+            stats_view = pstats.Stats(profiler)
+            if args.profile:
+                stats_view.dump_stats(args.profile)
+                say(f"profile saved to {args.profile}")
+            stats_view.sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
