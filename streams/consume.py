@@ -306,7 +306,7 @@ class Loader:
         assert self.producer is not None
         columns = batch.quarantine
         limit = self.settings.max_event_bytes
-        futures = []
+        futures: list[Any] = []
         try:
             self._send_dead_letters(columns, limit, futures)
             self.producer.flush(timeout=30)
