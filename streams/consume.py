@@ -277,6 +277,13 @@ class Loader:
         self.stats.quarantined += result.quarantined
         self.stats.duplicates += result.duplicates
         self.stats.batches += 1
+        log.info(
+            "committed batch %d: %d loaded, %d quarantined, %d duplicates",
+            self.stats.batches,
+            result.loaded,
+            result.quarantined,
+            result.duplicates,
+        )
         self._commit_to_kafka(batch)
         if self.on_batch is not None:
             self.on_batch(self.stats)
