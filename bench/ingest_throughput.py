@@ -30,8 +30,7 @@ from kafka import KafkaConsumer
 from bench.common import machine, median, publish_clean, say
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from streams.broker import EmbeddedBroker
-from streams.consume import Loader, LoadStats
-from streams.kafka_config import client_options
+from streams.consume import Loader, LoadStats, consumer_options
 from streams.sinks import open_sink
 from streams.topics import department_topics
 
@@ -61,25 +60,14 @@ class Sample:
         return self.total / wall if wall > 0 else 0.0
 
 
-def consumer_options(kafka: KafkaSettings, settings: LoaderSettings) -> dict[str, object]:
-    """The KafkaConsumer options `Loader.run` uses (kept in step by hand: see docs/performance.md)."""
-    return {
-        **client_options(kafka),
-        "group_id": kafka.consumer_group,
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest",
-        "session_timeout_ms": kafka.session_timeout_ms,
-        "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
-        "max_poll_records": min(settings.batch_max_records, 5000),
-        "max_partition_fetch_bytes": max(2 * settings.max_event_bytes, 1024 * 1024),
-        "fetch_max_bytes": max(4 * settings.max_event_bytes, 50 * 1024 * 1024),
-    }
-
-
-def run_baseline(kafka: KafkaSettings, settings: LoaderSettings, expected: int) -> Sample:
+def run_baseline(
+    kafka: KafkaSettings, settings: LoaderSettings, expected: int, profiler: cProfile.Profile | None = None
+) -> Sample:
     consumer = KafkaConsumer(**consumer_options(kafka, settings))
     started = time.perf_counter()
     consumer.subscribe(department_topics(kafka))
+    if profiler is not None:
+        profiler.enable()
     seen = deliveries = first_count = 0
     first_at = 0.0
     try:
@@ -97,6 +85,8 @@ def run_baseline(kafka: KafkaSettings, settings: LoaderSettings, expected: int) 
             seen += count
         last_at = time.perf_counter()
     finally:
+        if profiler is not None:
+            profiler.disable()
         consumer.close(autocommit=False)
     return Sample(
         side="baseline",
@@ -117,7 +107,12 @@ def run_loader(
     def on_batch(stats: LoadStats) -> None:
         marks.append((time.perf_counter(), stats.consumed))
 
-    loader = Loader(kafka, settings, open_sink(f"duckdb:///{warehouse}"), on_batch=on_batch)
+    loader = Loader(
+        kafka,
+        settings,
+        open_sink(f"duckdb:///{warehouse}", duckdb_memory_limit=settings.duckdb_memory_limit),
+        on_batch=on_batch,
+    )
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -163,8 +158,8 @@ def main() -> None:
         nargs="?",
         const="",
         metavar="FILE",
-        help="after the timed rounds, run the loader once more under cProfile, print the top "
-        "functions and save the stats to FILE if given (this round is not timed)",
+        help="after the timed rounds, run each side once more under cProfile, print the top "
+        "functions and save the stats to FILE.baseline and FILE.loader if given (not timed)",
     )
     args = parser.parse_args()
     rounds = max(1, args.rounds)
@@ -215,16 +210,26 @@ def main() -> None:
         )
 
         if args.profile is not None:
-            profiler = cProfile.Profile()
-            kafka = base.model_copy(update={"consumer_group": "bench-loader-profile"})
-            sample, _ = run_loader(kafka, settings, Path(scratch) / "loader-profile.duckdb", profiler)
-            say()
-            say(f"profiled loader round (cProfile overhead included): {sample.rate:,.0f} events/s")
-            stats_view = pstats.Stats(profiler)
-            if args.profile:
-                stats_view.dump_stats(args.profile)
-                say(f"profile saved to {args.profile}")
-            stats_view.sort_stats("tottime").print_stats(25)
+            profile(base, settings, published.records, Path(scratch), args.profile)
+
+
+def profile(base: KafkaSettings, settings: LoaderSettings, expected: int, scratch: Path, path: str) -> None:
+    """One more pass per side under cProfile (not timed: the profiler slows Python code down)."""
+    for side in ("baseline", "loader"):
+        profiler = cProfile.Profile()
+        kafka = base.model_copy(update={"consumer_group": f"bench-{side}-profile"})
+        if side == "baseline":
+            sample = run_baseline(kafka, settings, expected, profiler)
+        else:
+            sample, _ = run_loader(kafka, settings, scratch / "loader-profile.duckdb", profiler)
+        say()
+        say(f"profiled {side} pass (cProfile overhead included): {sample.rate:,.0f} events/s")
+        view = pstats.Stats(profiler)
+        if path:
+            view.dump_stats(f"{path}.{side}")
+            say(f"profile saved to {path}.{side}")
+        view.sort_stats("tottime").print_stats(20)
+        view.sort_stats("cumulative").print_stats(30)
 
 
 if __name__ == "__main__":

@@ -45,11 +45,11 @@ class Reading:
 def committed_records(admin: KafkaAdminClient, kafka: KafkaSettings) -> int | None:
     """Sum of the department-topic offsets the loader group has committed to Kafka."""
     try:
-        offsets = admin.list_consumer_group_offsets(kafka.consumer_group)
+        offsets = admin.list_group_offsets({kafka.consumer_group: None}).get(kafka.consumer_group, {})
     except KafkaError:
         return None
     topics = set(department_topics(kafka))
-    return sum(meta.offset for tp, meta in offsets.items() if tp.topic in topics and meta.offset > 0)
+    return sum(int(meta.offset) for tp, meta in offsets.items() if tp.topic in topics and meta.offset > 0)
 
 
 def loader_env(kafka: KafkaSettings, url: str) -> dict[str, str]:
@@ -123,8 +123,9 @@ def main() -> None:
                 process.kill()
             admin.close()
         say(f"loader exited {process.returncode} after {readings[-1].at if readings else 0:.1f} s")
-        for line in (stdout + stderr).strip().splitlines()[-5:]:
-            say(f"  loader: {line}")
+        say(f"  loader said: {' '.join(stdout.split())}")
+        if process.returncode:
+            say(f"  loader stderr: {stderr.strip()[-2000:]}")
         if not readings:
             say("no readings: the loader exited before the first sample")
             return
@@ -157,6 +158,11 @@ def report(readings: list[Reading], events: int) -> None:
     for share in _QUARTILES:
         reading = next(r for r in readings if r.at >= share * end)
         say(f"{share:>9.0%} {reading.at:>7.1f} {reading.committed:>11,} {reading.rss_mb:>8.0f}")
+    quarter = next((r for r in readings if r.committed >= 0.25 * events), readings[-1])
+    say(
+        f"growth from 25 % to the end: {readings[-1].hwm_mb - quarter.hwm_mb:+.0f} MB peak, "
+        f"{readings[-1].rss_mb - quarter.rss_mb:+.0f} MB resident"
+    )
     say()
     verdict = "met" if peak_hwm < GOAL_MB else "missed"
     say(

@@ -89,7 +89,7 @@ def ingest(
     console: Console | None = None,
 ) -> LoadStats:
     """Run one loader until caught up (or until SIGTERM with `follow`)."""
-    sink = open_sink(warehouse.url)
+    sink = open_sink(warehouse.url, duckdb_memory_limit=loader_settings.duckdb_memory_limit)
     with counter_progress(console or Console(stderr=True), "ingesting") as progress:
         loader = Loader(kafka, loader_settings, sink, on_batch=progress.update_stats)
         previous = signal.signal(signal.SIGTERM, lambda *_: loader.request_stop())

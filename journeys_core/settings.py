@@ -90,6 +90,9 @@ class LoaderSettings(BaseSettings):
         ge=0,
         description="JOURNEYS_LOADER_MAX_FUTURE_SECONDS: occurred_at further ahead is quarantined",
     )
+    duckdb_memory_limit: str = Field(
+        "256MB", description="JOURNEYS_LOADER_DUCKDB_MEMORY_LIMIT: DuckDB's memory cap while loading"
+    )
     idle_seconds: float = Field(
         1.5, gt=0, description="JOURNEYS_LOADER_IDLE_SECONDS: quiet time that means caught up"
     )

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -23,10 +25,11 @@ from kafka.structs import OffsetAndMetadata
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from streams.contract import Rejection, decode
 from streams.kafka_config import client_options
-from streams.sinks.base import Batch, OffsetConflict, Sink, TransientWarehouseError
+from streams.sinks.base import Batch, OffsetConflict, Sink, TransientWarehouseError, WriteResult
 from streams.topics import department_topics, dlq_topic, ensure_topics
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _WAREHOUSE_RETRIES = 8
 # Offset-store value a batch expects when the warehouse has no row yet for its partition.
@@ -54,6 +57,21 @@ class LoadStats:
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+def consumer_options(kafka: KafkaSettings, settings: LoaderSettings) -> dict[str, Any]:
+    """The loader's consumer configuration (the throughput benchmark's baseline uses it too)."""
+    return {
+        **client_options(kafka),
+        "group_id": kafka.consumer_group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": kafka.session_timeout_ms,
+        "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
+        "max_poll_records": min(settings.batch_max_records, 5000),
+        "max_partition_fetch_bytes": max(2 * settings.max_event_bytes, 1024 * 1024),
+        "fetch_max_bytes": max(4 * settings.max_event_bytes, 50 * 1024 * 1024),
+    }
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -86,15 +104,23 @@ class Loader:
         self.group = kafka.consumer_group
         self.dlq = dlq_topic(kafka)
         self.positions: dict[TopicPartition, int] = {}  # next offset, as stored in the warehouse
+        self.starts: dict[TopicPartition, int] = {}  # where the next batch starts (after in-flight ones)
         self.assigned_once = False
+        # Notes from the rebalance listener (network thread), taken by the main loop under a lock.
+        self.notes_lock = threading.Lock()
         self.pending: set[TopicPartition] = set()  # assigned, not yet positioned
         self.revoked: set[TopicPartition] = set()
+        self.awaiting_assignment = False  # revoked, and the new assignment has not come yet
         self.fetched: dict[TopicPartition, int] = {}  # next offset expected from the client
         self.stop_requested = False
         self.batch = Batch()
         self.batch_started = time.monotonic()
         self.consumer: KafkaConsumer | None = None
         self.producer: KafkaProducer | None = None
+        # One batch is written while the next is polled and validated: the warehouse work
+        # (Arrow, DuckDB, COPY) mostly runs outside the GIL, so it overlaps with kafka-python's.
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journeys-writer")
+        self.in_flight: tuple[Batch, Future[WriteResult]] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -113,22 +139,14 @@ class Loader:
             enable_idempotence=True,
             max_request_size=2 * self.settings.max_event_bytes + 64 * 1024,
         )
-        self.consumer = KafkaConsumer(
-            **options,
-            group_id=self.group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self.kafka.session_timeout_ms,
-            heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
-            max_poll_records=min(self.settings.batch_max_records, 5000),
-            max_partition_fetch_bytes=max(2 * self.settings.max_event_bytes, 1024 * 1024),
-            fetch_max_bytes=max(4 * self.settings.max_event_bytes, 50 * 1024 * 1024),
-        )
+        self.consumer = KafkaConsumer(**consumer_options(self.kafka, self.settings))
         try:
             self.consumer.subscribe(department_topics(self.kafka), listener=_Rebalance(self))
             self._loop(follow)
             self._flush()
+            self._settle()
         finally:
+            self.writer.shutdown(wait=True)  # an in-flight write commits or rolls back, never half
             self.consumer.close(autocommit=False)
             self.producer.close()
             self.sink.close()
@@ -140,15 +158,20 @@ class Loader:
         deadline = time.monotonic() + _ASSIGNMENT_TIMEOUT_S
         while not self.stop_requested:
             records = self.consumer.poll(timeout_ms=200)
-            self._apply_rebalance()
+            # Partitions positioned just now: this poll's records for them were fetched from the
+            # client's old position (kafka-python keeps it for a partition it is re-assigned), not
+            # from the stored offset, so they must not start a batch range at the stored offset.
+            positioned = self._apply_rebalance()
             now = dt.datetime.now(dt.UTC)
             max_future = dt.timedelta(seconds=self.settings.max_future_seconds)
             for tp, messages in records.items():
-                if tp not in self.positions or tp in self.pending:
+                if tp not in self.starts or tp in self.pending or tp in positioned:
                     continue  # revoked, or fetched before we positioned it
                 self._add(tp, messages, now, max_future)
             if self._batch_due(bool(records)):
                 self._flush()
+            if self.in_flight is not None and self.in_flight[1].done():
+                self._settle()  # report a finished write now, not at the next batch
             if records:
                 idle_since = None
                 continue
@@ -191,7 +214,7 @@ class Loader:
                 batch.add_touchpoint(event, tp.topic, tp.partition, message.offset)
             batch.size += len(value) if value else 0
         batch.records += len(messages)
-        batch.cover(tp.topic, tp.partition, self.positions[tp], messages[-1].offset + 1)
+        batch.cover(tp.topic, tp.partition, self.starts[tp], messages[-1].offset + 1)
         self.stats.consumed += len(messages)
 
     def _batch_due(self, got_records: bool) -> bool:
@@ -207,6 +230,8 @@ class Loader:
 
     def _caught_up(self) -> bool:
         assert self.consumer is not None
+        if self.awaiting_assignment or self.pending:
+            return False  # mid-rebalance: partitions may be on their way to us
         if not self.positions:
             return True
         try:
@@ -220,32 +245,43 @@ class Loader:
     # they only take notes, and the main loop acts on them after `poll` returns.
 
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.revoked.update(revoked)
-        for tp in revoked:
-            self.positions.pop(tp, None)
+        with self.notes_lock:
+            self.revoked.update(revoked)
+            self.awaiting_assignment = True
 
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.assigned_once = True
-        self.pending.update(assigned)
-        self.revoked.difference_update(assigned)
+        with self.notes_lock:
+            self.assigned_once = True
+            self.awaiting_assignment = False
+            self.pending.update(assigned)
+            self.revoked.difference_update(assigned)
 
-    def _apply_rebalance(self) -> None:
-        if self.revoked:
-            touched = {(tp.topic, tp.partition) for tp in self.revoked}
+    def _apply_rebalance(self) -> set[TopicPartition]:
+        """Act on the listener's notes; return the partitions (re)positioned at the stored offset."""
+        with self.notes_lock:
+            revoked, self.revoked = self.revoked, set()
+            pending, self.pending = self.pending, set()
+        if revoked:
+            for tp in revoked:
+                self.positions.pop(tp, None)
+                self.starts.pop(tp, None)
+            touched = {(tp.topic, tp.partition) for tp in revoked}
             if touched & set(self.batch.ranges):
                 # Part of the batch now belongs to another loader: drop it and re-read the rest.
                 kept = [TopicPartition(t, p) for t, p in self.batch.ranges if (t, p) not in touched]
                 self.batch = Batch()
-                self.pending.update(tp for tp in kept if tp in self.positions)
-            self.revoked.clear()
-        if self.pending:
-            partitions, self.pending = sorted(self.pending), set()
-            self._seek_to_stored(partitions)
+                pending.update(tp for tp in kept if tp in self.starts)
+        if not pending:
+            return set()
+        self._seek_to_stored(sorted(pending))
+        return pending
 
     def _seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         """Resume each partition from the offset stored in the warehouse, else from the beginning."""
         assert self.consumer is not None
-        stored = self.sink.stored_offsets(self.group, [(tp.topic, tp.partition) for tp in partitions])
+        self._settle()  # the in-flight write may move these offsets, and shares the connection
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        stored = self._with_retries(lambda: self.sink.stored_offsets(self.group, keys))
         missing = [tp for tp in partitions if (tp.topic, tp.partition) not in stored]
         # An explicit offset, not seek_to_beginning: its lazy reset can land after a fetch and rewind.
         beginnings = self.consumer.beginning_offsets(missing) if missing else {}
@@ -254,23 +290,40 @@ class Loader:
             self.fetched[tp] = beginnings[tp] if offset is None else offset
             self.consumer.seek(tp, self.fetched[tp])
             self.positions[tp] = NO_STORED_OFFSET if offset is None else offset
+            self.starts[tp] = self.positions[tp]
 
     # -- writing -------------------------------------------------------------------------------
 
     def _flush(self) -> None:
+        """Seal the current batch and hand it to the writer, once the previous one is stored."""
         batch = self.batch
         if not batch.records:
             return
         self.batch = Batch()
+        partitions = [TopicPartition(r.topic, r.partition) for r in batch.ranges.values()]
+        if not self._settle():
+            # The previous batch lost its offsets, so this one continues from a range we do not own.
+            self._seek_to_stored(partitions)
+            return
         self._dead_letter(batch)
+        self.in_flight = (batch, self.writer.submit(self._write, batch))
+        for rng in batch.ranges.values():
+            self.starts[TopicPartition(rng.topic, rng.partition)] = rng.end
+
+    def _settle(self) -> bool:
+        """Wait for the in-flight write; False if its offsets had moved (its partitions are re-read)."""
+        if self.in_flight is None:
+            return True
+        batch, future = self.in_flight
+        self.in_flight = None
         try:
-            result = self._write(batch)
+            result = future.result()
         except OffsetConflict as conflict:
             # Someone else already stored (part of) this range: drop ours, resume from theirs.
             log.warning("offsets moved under this loader (%s); re-reading from the warehouse", conflict)
             self.stats.conflicts += 1
             self._seek_to_stored([TopicPartition(r.topic, r.partition) for r in batch.ranges.values()])
-            return
+            return False
         for rng in batch.ranges.values():
             self.positions[TopicPartition(rng.topic, rng.partition)] = rng.end
         self.stats.loaded += result.loaded
@@ -287,12 +340,17 @@ class Loader:
         self._commit_to_kafka(batch)
         if self.on_batch is not None:
             self.on_batch(self.stats)
+        return True
 
-    def _write(self, batch: Batch) -> Any:
+    def _write(self, batch: Batch) -> WriteResult:
+        return self._with_retries(lambda: self.sink.write(batch, self.group, dt.datetime.now(dt.UTC)))
+
+    def _with_retries(self, action: Callable[[], _T]) -> _T:
+        """Run a warehouse action, reconnecting with backoff when the connection drops."""
         delay = 0.5
         for attempt in range(1, _WAREHOUSE_RETRIES + 1):
             try:
-                return self.sink.write(batch, self.group, dt.datetime.now(dt.UTC))
+                return action()
             except TransientWarehouseError as error:
                 if attempt == _WAREHOUSE_RETRIES:
                     raise

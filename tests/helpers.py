@@ -29,7 +29,7 @@ def publish(kafka: KafkaSettings, records: Iterable[tuple[str, bytes | None, byt
 
 
 def load(kafka: KafkaSettings, settings: LoaderSettings, url: str) -> LoadStats:
-    return Loader(kafka, settings, open_sink(url)).run()
+    return Loader(kafka, settings, open_sink(url, duckdb_memory_limit=settings.duckdb_memory_limit)).run()
 
 
 def query(url: str, sql: str) -> list[tuple[Any, ...]]:

@@ -14,8 +14,10 @@ insert into raw.touchpoints
 select cast(event_id as uuid), event_type, department, schema_version, occurred_at, source,
        customer_id, email, phone, order_id, cast(attributes as json), topic, kafka_partition,
        kafka_offset, $loaded_at
-from batch_touchpoints
-on conflict (event_id) do nothing
+from batch_touchpoints as batch
+where not exists (
+    select 1 from raw.touchpoints as stored where stored.event_id = cast(batch.event_id as uuid)
+)
 """
 _INSERT_QUARANTINE = """
 insert into raw.quarantine
@@ -37,9 +39,10 @@ returning next_offset
 class DuckDBSink:
     """Loads into a DuckDB file; DuckDB allows one writing process, so the loader holds it alone."""
 
-    def __init__(self, target: WarehouseUrl) -> None:
+    def __init__(self, target: WarehouseUrl, memory_limit: str | None = None) -> None:
         self.target = target
-        self.connection: duckdb.DuckDBPyConnection = connect_duckdb(target)
+        self.memory_limit = memory_limit
+        self.connection: duckdb.DuckDBPyConnection = connect_duckdb(target, memory_limit=memory_limit)
 
     def setup(self) -> None:
         self.connection.execute(raw_ddl("duckdb"))
@@ -88,7 +91,7 @@ class DuckDBSink:
 
     def reconnect(self) -> None:
         self.connection.close()
-        self.connection = connect_duckdb(self.target)
+        self.connection = connect_duckdb(self.target, memory_limit=self.memory_limit)
 
     def close(self) -> None:
         self.connection.close()

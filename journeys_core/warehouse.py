@@ -1,0 +1,163 @@
+"""Warehouse access from one URL: a DuckDB file or a PostgreSQL database, and the raw-schema DDL."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import duckdb
+import psycopg
+
+
+class WarehouseError(Exception):
+    """A warehouse problem a person can fix; the message says how."""
+
+
+@dataclass(frozen=True)
+class WarehouseUrl:
+    """A parsed `JOURNEYS_WAREHOUSE_URL`."""
+
+    kind: Literal["duckdb", "postgresql"]
+    url: str
+    path: Path | None = None  # DuckDB file
+
+    @property
+    def conninfo(self) -> str:
+        """The URL psycopg understands (it rejects SQLAlchemy-style driver suffixes)."""
+        return self.url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    def redacted(self) -> str:
+        """The URL without its password, for messages and logs."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        return self.url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def parse_url(url: str) -> WarehouseUrl:
+    """Accept duckdb:///relative.duckdb, duckdb:////abs/path.duckdb or postgresql://..."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise WarehouseError(
+            f"JOURNEYS_WAREHOUSE_URL {url!r} is not a URL: use duckdb:///warehouse.duckdb "
+            "or postgresql://user@host:5432/db"
+        )
+    if scheme == "duckdb":
+        path = rest.removeprefix("/")
+        if not path:
+            raise WarehouseError(
+                f"JOURNEYS_WAREHOUSE_URL {url!r} names no file: use duckdb:///warehouse.duckdb"
+            )
+        return WarehouseUrl("duckdb", url, Path(path))
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        parts = urlsplit(url)
+        if not parts.hostname and "host=" not in (parts.query or ""):
+            raise WarehouseError(
+                f"JOURNEYS_WAREHOUSE_URL {url!r} names no host: use postgresql://user@host:5432/db"
+            )
+        return WarehouseUrl("postgresql", url.replace("postgres://", "postgresql://", 1))
+    raise WarehouseError(
+        f"JOURNEYS_WAREHOUSE_URL scheme {scheme!r} is not supported: use duckdb:/// or postgresql://"
+    )
+
+
+def connect_duckdb(
+    target: WarehouseUrl, *, read_only: bool = False, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    assert target.path is not None
+    directory = target.path.parent if str(target.path.parent) else Path(".")
+    if not read_only and not os.access(directory if directory.exists() else Path("."), os.W_OK):
+        raise WarehouseError(
+            f"cannot write the DuckDB warehouse {target.path}: the folder {directory} is not "
+            "writable; point JOURNEYS_WAREHOUSE_URL at a writable path"
+        )
+    try:
+        if not read_only:
+            directory.mkdir(parents=True, exist_ok=True)
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {"memory_limit": memory_limit} if memory_limit else {}
+        )
+        return duckdb.connect(str(target.path), read_only=read_only, config=config)
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            raise WarehouseError(
+                f"the DuckDB warehouse {target.path} is in use by another process (DuckDB allows "
+                "one writer): wait for it to finish or stop it"
+            ) from error
+        raise WarehouseError(
+            f"cannot open the DuckDB warehouse {target.path} ({error}): point JOURNEYS_WAREHOUSE_URL "
+            "at a writable path"
+        ) from error
+    except OSError as error:
+        raise WarehouseError(
+            f"cannot create the DuckDB warehouse {target.path} ({error.strerror or error}): point "
+            "JOURNEYS_WAREHOUSE_URL at a writable path"
+        ) from error
+
+
+def connect_postgres(target: WarehouseUrl, **kwargs: Any) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(target.conninfo, connect_timeout=10, **kwargs)
+    except psycopg.OperationalError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
+        raise WarehouseError(
+            f"cannot connect to PostgreSQL at {target.redacted()} ({first_line}): check "
+            "JOURNEYS_WAREHOUSE_URL and that the server is running"
+        ) from error
+
+
+# One raw schema for both warehouses; the few type names that differ are filled in per dialect.
+_RAW_DDL = """
+create schema if not exists raw;
+create table if not exists raw.touchpoints (
+    event_id        {uuid} not null{event_key},
+    event_type      text not null,
+    department      text not null,
+    schema_version  integer not null,
+    occurred_at     timestamptz not null,
+    source          text not null,
+    customer_id     text,
+    email           text,
+    phone           text,
+    order_id        text,
+    attributes      {json} not null,
+    topic           text not null,
+    kafka_partition integer not null,
+    kafka_offset    bigint not null,
+    loaded_at       timestamptz not null
+);
+create table if not exists raw.quarantine (
+    topic           text not null,
+    kafka_partition integer not null,
+    kafka_offset    bigint not null,
+    kafka_key       {bytes},
+    payload         {bytes},
+    reason          text not null,
+    event_id        text,
+    event_type      text,
+    quarantined_at  timestamptz not null,
+    primary key (topic, kafka_partition, kafka_offset)
+);
+create table if not exists raw.ingest_offsets (
+    consumer_group  text not null,
+    topic           text not null,
+    kafka_partition integer not null,
+    next_offset     bigint not null,
+    updated_at      timestamptz not null,
+    primary key (consumer_group, topic, kafka_partition)
+);
+"""
+
+# DuckDB keeps an ART index wholly in memory and it grows with the table, so there event_id is
+# kept unique by the loader's anti-join (DuckDB has one writer); PostgreSQL enforces a key.
+_TYPES = {
+    "duckdb": {"uuid": "uuid", "json": "json", "bytes": "blob", "event_key": ""},
+    "postgresql": {"uuid": "uuid", "json": "jsonb", "bytes": "bytea", "event_key": " primary key"},
+}
+
+
+def raw_ddl(kind: Literal["duckdb", "postgresql"]) -> str:
+    return _RAW_DDL.format(**_TYPES[kind])
