@@ -79,7 +79,7 @@ class LoaderSettings(BaseSettings):
 
     model_config = _config("JOURNEYS_LOADER_")
 
-    batch_max_records: int = Field(20000, ge=1, description="JOURNEYS_LOADER_BATCH_MAX_RECORDS")
+    batch_max_records: int = Field(10000, ge=1, description="JOURNEYS_LOADER_BATCH_MAX_RECORDS")
     batch_max_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="JOURNEYS_LOADER_BATCH_MAX_BYTES")
     batch_max_seconds: float = Field(2.0, gt=0, description="JOURNEYS_LOADER_BATCH_MAX_SECONDS")
     max_event_bytes: int = Field(
@@ -91,7 +91,7 @@ class LoaderSettings(BaseSettings):
         description="JOURNEYS_LOADER_MAX_FUTURE_SECONDS: occurred_at further ahead is quarantined",
     )
     duckdb_memory_limit: str = Field(
-        "256MB", description="JOURNEYS_LOADER_DUCKDB_MEMORY_LIMIT: DuckDB's memory cap while loading"
+        "128MB", description="JOURNEYS_LOADER_DUCKDB_MEMORY_LIMIT: DuckDB's memory cap while loading"
     )
     idle_seconds: float = Field(
         1.5, gt=0, description="JOURNEYS_LOADER_IDLE_SECONDS: quiet time that means caught up"
