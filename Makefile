@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest_throughput
 	$(BIN)/python -m bench.loader_memory
 	$(BIN)/python -m bench.simulator_speed
+	$(BIN)/python -m bench.dbt_incremental
 
 clean:
 	rm -rf $(VENV) *.egg-info warehouse.duckdb warehouse.duckdb.wal

@@ -7,17 +7,27 @@ import logging
 import signal
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
+from expectations.results import CheckResult, ExpectationOutcome, Stage
 from journeys import pipeline
 from journeys.errors import describe
-from journeys_core.settings import KafkaSettings, LoaderSettings, WarehouseSettings
+from journeys.transform import transform as run_dbt
+from journeys_core.settings import (
+    KafkaSettings,
+    LoaderSettings,
+    PrivacySettings,
+    QualitySettings,
+    WarehouseSettings,
+)
 from streams.broker import EmbeddedBroker
 from streams.consume import LoadStats
 from streams.produce import produce_file
@@ -167,15 +177,166 @@ def summary_line(stats: LoadStats) -> str:
 
 
 @app.command()
+def transform(
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild every incremental model from raw.")
+    ] = False,
+    select: Annotated[
+        list[str] | None,
+        typer.Option("--select", "-s", help="dbt node selection, e.g. fct_order_journeys+ (repeatable)."),
+    ] = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Judge journey outcomes at this date [default: today, UTC]."),
+    ] = None,
+    unit_tests: Annotated[
+        bool, typer.Option("--unit-tests", help="Also run dbt's unit tests of the model logic (CI does).")
+    ] = False,
+) -> None:
+    """Build the journey marts with dbt: staging, identity stitching, facts and marts, with tests.
+
+    Runs `dbt build` of dbt_project/ against JOURNEYS_WAREHOUSE_URL; incremental models rebuild
+    every journey and customer that new events touch, however late they arrived. Exits 1 when a
+    model or test fails, after explaining each failure.
+    """
+    summary = run_dbt(
+        WarehouseSettings(),
+        PrivacySettings(),
+        full_refresh=full_refresh,
+        select=tuple(select or ()),
+        as_of=as_of.date() if as_of else None,
+        unit_tests=unit_tests,
+    )
+    table = Table(title=f"dbt build on {summary.target}", show_header=True)
+    table.add_column("models built", justify="right")
+    table.add_column("tests passed", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("warned", justify="right")
+    table.add_column("errors", justify="right")
+    table.add_column("skipped", justify="right")
+    table.add_column("seconds", justify="right")
+    table.add_row(
+        str(summary.models),
+        str(summary.tests_passed),
+        str(summary.tests_failed),
+        str(summary.tests_warned),
+        str(summary.errors),
+        str(summary.skipped),
+        f"{summary.elapsed:.1f}",
+    )
+    out.print(table)
+    for problem in (*summary.failures, *summary.warnings):
+        colour = "yellow" if problem.status == "warn" else "red"
+        out.print(f"[{colour}]{problem.status}[/] {problem.node}: {problem.message}")
+        if problem.explanation:
+            out.print(f"    what it checks: {problem.explanation}")
+    if not summary.success:
+        out.print(f"[red]dbt build failed[/]; the full log is {summary.log_path}")
+        raise typer.Exit(1)
+
+
+class Gate(StrEnum):
+    """The two quality gates: before dbt (raw) and after it (marts)."""
+
+    raw = "raw"
+    marts = "marts"
+
+
+@app.command()
+def check(
+    gate: Annotated[Gate, typer.Argument(help="raw: what the loader landed; marts: what dbt built.")],
+    list_only: Annotated[
+        bool, typer.Option("--list", help="List the gate's expectations and severities; validate nothing.")
+    ] = False,
+) -> None:
+    """Validate the warehouse with Great Expectations, before dbt (raw) or after it (marts).
+
+    Prints every expectation that failed, with how many rows broke it and a few examples, keeps
+    one row per expectation in quality.expectation_results and builds Data Docs. Exits 1 when a
+    critical expectation failed; warnings are printed and exit 0. Severities are set per
+    expectation with JOURNEYS_QUALITY_SEVERITY (names from --list).
+    """
+    stage: Stage = "raw" if gate is Gate.raw else "marts"
+    if list_only:
+        out.print(expectations_table(stage, QualitySettings()))
+        return
+    result = pipeline.check(stage, WarehouseSettings())
+    print_check(result)
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+def expectations_table(stage: Stage, quality: QualitySettings) -> Table:
+    from expectations.suites import all_expectations, expectation_name, suites_for  # GX is slow to import
+
+    table = Table(title=f"journeys check {stage}: expectations", show_header=True)
+    table.add_column("expectation", overflow="fold")
+    table.add_column("severity")
+    table.add_column("what it checks")
+    for _, expectation in all_expectations(suites_for(stage, quality)):
+        severity = str(getattr(expectation.severity, "value", expectation.severity))
+        table.add_row(escape(expectation_name(expectation)), severity, escape(expectation.description or ""))
+    return table
+
+
+def print_check(result: CheckResult) -> None:
+    """The readable summary: each failed expectation, how many rows, a few examples."""
+    failed = sorted(result.failures, key=lambda o: ("critical", "warning", "info").index(o.severity))
+    if failed:
+        table = Table(title=f"journeys check {result.stage}: {len(failed)} failed", show_header=True)
+        table.add_column("severity")
+        table.add_column("expectation", overflow="fold")
+        table.add_column("rows", justify="right")
+        table.add_column("examples")
+        for outcome in failed:
+            colour = "red" if outcome.critical else "yellow"
+            table.add_row(
+                f"[{colour}]{outcome.severity}[/]",
+                f"{escape(outcome.name)}\n[dim]{escape(outcome.description)}[/]",
+                _rows(outcome),
+                escape(_examples(outcome)),
+            )
+        out.print(table)
+    colour = "green" if result.passed else "red"
+    out.print(f"[{colour}]{escape(result.headline())}[/]")
+    if result.data_docs is not None:
+        out.print(f"Data Docs: {result.data_docs.as_uri()}")
+    if result.stored:
+        out.print(f"results: quality.expectation_results, run_id {result.run_id}")
+
+
+def _rows(outcome: ExpectationOutcome) -> str:
+    if outcome.exception:
+        return "error"
+    if outcome.unexpected_count is not None:
+        of = f" of {outcome.element_count:,}" if outcome.element_count is not None else ""
+        return f"{outcome.unexpected_count:,}{of}"
+    return f"observed {outcome.observed_value}" if outcome.observed_value is not None else ""
+
+
+def _examples(outcome: ExpectationOutcome) -> str:
+    if outcome.exception:
+        return " ".join(outcome.exception.split())[:300]
+    shown = []
+    for example in outcome.examples:
+        if isinstance(example, dict):
+            shown.append(", ".join(f"{key}={value}" for key, value in example.items()))
+        else:
+            shown.append(repr(example))
+    return "\n".join(shown)
+
+
+@app.command()
 def run(
     customers: Annotated[int, typer.Option(help="How many customers to simulate.")] = 2000,
     days: Annotated[int, typer.Option(help="How many days of history.")] = 90,
     seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 42,
 ) -> None:
-    """Do the whole job on embedded defaults: broker, simulate, ingest.
+    """Do the whole job on embedded defaults: simulate, ingest, check raw, dbt, check marts.
 
     Starts an embedded broker when none answers at JOURNEYS_KAFKA_BOOTSTRAP_SERVERS, and stops
-    it at the end. (dbt, the quality gates and the report join this command as they land.)
+    it at the end. A failed critical raw expectation stops the run before dbt; exits 1 then, or
+    when dbt or the marts gate fails. (The report joins this command when it lands.)
     """
     result = pipeline.run(customers=customers, days=days, seed=seed, console=console)
     table = Table(title="journeys run", show_header=True)
@@ -185,6 +346,9 @@ def run(
     for stage in result.stages:
         table.add_row(stage.name, stage.summary, f"{stage.seconds:.1f}")
     out.print(table)
+    if result.problem:
+        out.print(f"[red]stopped:[/] {escape(result.problem)}")
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from expectations.errors import QualityError
+from journeys.transform import TransformError
 from journeys_core.warehouse import WarehouseError
 from streams.broker import BrokerError
 from streams.consume import DeadLetterError
@@ -19,6 +21,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     PublishError,
     DeadLetterError,
     TimeoutError,
+    TransformError,
+    QualityError,
 )
 
 
@@ -31,6 +35,7 @@ def settings_message(error: ValidationError) -> str:
         "WarehouseSettings": "JOURNEYS_WAREHOUSE_",
         "LoaderSettings": "JOURNEYS_LOADER_",
         "PrivacySettings": "JOURNEYS_",
+        "QualitySettings": "JOURNEYS_QUALITY_",
     }
     prefix = prefixes.get(config, "JOURNEYS_")
     parts = []

@@ -12,8 +12,16 @@ from pathlib import Path
 
 from rich.console import Console
 
+from expectations.results import CheckResult, Stage
+from journeys import transform as transform_stage
 from journeys.progress import counter_progress
-from journeys_core.settings import KafkaSettings, LoaderSettings, WarehouseSettings
+from journeys_core.settings import (
+    KafkaSettings,
+    LoaderSettings,
+    PrivacySettings,
+    QualitySettings,
+    WarehouseSettings,
+)
 from streams.broker import EmbeddedBroker, port_is_open
 from streams.consume import Loader, LoadStats
 from streams.produce import Publisher
@@ -40,6 +48,9 @@ class StageResult:
 @dataclass
 class RunResult:
     stages: list[StageResult] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    # Why the run stopped early (a gate or dbt failed); None when every stage succeeded.
+    problem: str | None = None
 
 
 def simulation_config(customers: int, days: int, seed: int, start: dt.date | None = None) -> SimulationConfig:
@@ -116,8 +127,74 @@ def reachable_broker(kafka: KafkaSettings, console: Console) -> Iterator[KafkaSe
         yield broker.settings(kafka)
 
 
+def check(
+    stage: Stage, warehouse: WarehouseSettings, *, quality: QualitySettings | None = None
+) -> CheckResult:
+    """Run one quality gate, "raw" (what the loader landed) or "marts" (what dbt built).
+
+    The result says whether a critical expectation failed (`passed`); the outcomes are also
+    written to quality.expectation_results and to Data Docs.
+    """
+    from expectations.runner import run_checks  # imported late: GX takes seconds to import
+
+    return run_checks(
+        stage,
+        warehouse.url,
+        settings=quality or QualitySettings(),
+        max_future_seconds=LoaderSettings().max_future_seconds,
+    )
+
+
+def _gate_stage(result: RunResult, gate: CheckResult, seconds: float) -> None:
+    met = len(gate.outcomes) - len(gate.failures)
+    summary = f"{met} of {len(gate.outcomes)} expectations met"
+    if gate.critical_failures:
+        summary += f", FAILED: {', '.join(o.name for o in gate.critical_failures)}"
+    if gate.warnings:
+        summary += f", {len(gate.warnings)} warnings"
+    result.stages.append(StageResult(f"check {gate.stage}", summary, seconds))
+    result.checks.append(gate)
+
+
+def gated_transform(
+    warehouse: WarehouseSettings,
+    *,
+    privacy: PrivacySettings | None = None,
+    quality: QualitySettings | None = None,
+    as_of: dt.date | None = None,
+    result: RunResult | None = None,
+) -> RunResult:
+    """check raw -> dbt build -> check marts, stopping at the first failure.
+
+    A failed critical raw expectation means dbt never runs, so bad raw data cannot reach the
+    marts; `result.problem` names what failed. `journeys run` and the transform DAG call this.
+    """
+    result = result if result is not None else RunResult()
+    started = time.monotonic()
+    raw = check("raw", warehouse, quality=quality)
+    _gate_stage(result, raw, time.monotonic() - started)
+    if not raw.passed:
+        names = ", ".join(o.name for o in raw.critical_failures)
+        result.problem = f"the raw gate failed ({names}), so dbt did not run: see `journeys check raw`"
+        return result
+    # Hook for later stages: the transform stage is looked up at call time, so it can be swapped.
+    started = time.monotonic()
+    summary = transform_stage.transform(warehouse, privacy or PrivacySettings(), as_of=as_of)
+    result.stages.append(StageResult("transform", summary.headline(), time.monotonic() - started))
+    if not summary.success:
+        result.problem = f"dbt build failed (see `journeys transform`; log {summary.log_path})"
+        return result
+    started = time.monotonic()
+    marts = check("marts", warehouse, quality=quality)
+    _gate_stage(result, marts, time.monotonic() - started)
+    if not marts.passed:
+        names = ", ".join(o.name for o in marts.critical_failures)
+        result.problem = f"the marts gate failed ({names}): see `journeys check marts`"
+    return result
+
+
 def run(*, customers: int, days: int, seed: int, console: Console) -> RunResult:
-    """The whole job on embedded defaults: simulate, then ingest until caught up."""
+    """The whole job on embedded defaults: simulate, ingest until caught up, then the gated transform."""
     result = RunResult()
     with reachable_broker(KafkaSettings(), console) as kafka:
         started = time.monotonic()
@@ -140,4 +217,5 @@ def run(*, customers: int, days: int, seed: int, console: Console) -> RunResult:
                 time.monotonic() - started,
             )
         )
-    return result
+    # The broker is stopped by now: check raw -> dbt -> check marts on what was loaded.
+    return gated_transform(WarehouseSettings(), result=result)

@@ -110,3 +110,39 @@ class PrivacySettings(BaseSettings):
     @property
     def uses_development_key(self) -> bool:
         return self.pii_key.get_secret_value() == DEVELOPMENT_PII_KEY
+
+
+Severity = Literal["critical", "warning", "info"]
+
+
+class QualitySettings(BaseSettings):
+    """How the Great Expectations gates judge raw and modelled data (`JOURNEYS_QUALITY_*`)."""
+
+    model_config = _config("JOURNEYS_QUALITY_")
+
+    raw_min_rows: int = Field(
+        1, ge=0, description="JOURNEYS_QUALITY_RAW_MIN_ROWS: fewer rows in raw.touchpoints fail the raw gate"
+    )
+    raw_max_rows: int | None = Field(
+        None, ge=1, description="JOURNEYS_QUALITY_RAW_MAX_ROWS: more rows fail it (unset: no upper bound)"
+    )
+    max_quarantine_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="JOURNEYS_QUALITY_MAX_QUARANTINE_SHARE: larger shares of refused records are flagged",
+    )
+    severity: dict[str, Severity] = Field(
+        default_factory=dict,
+        description=(
+            "JOURNEYS_QUALITY_SEVERITY: JSON object overriding severities, e.g. "
+            '{"raw.touchpoints.volume_within_bounds": "warning"}; critical failures stop the run'
+        ),
+    )
+    output_dir: Path | None = Field(
+        None,
+        description=(
+            "JOURNEYS_QUALITY_OUTPUT_DIR: Data Docs (data_docs/) and validation results (validations/) "
+            "[default: expectations/uncommitted]"
+        ),
+    )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import re
 
-from journeys_core.settings import KafkaSettings, LoaderSettings, PrivacySettings, WarehouseSettings
+from journeys_core.settings import (
+    KafkaSettings,
+    LoaderSettings,
+    PrivacySettings,
+    QualitySettings,
+    WarehouseSettings,
+)
 from tests.helpers import ROOT
 
 
@@ -12,7 +18,7 @@ def test_every_setting_is_documented_and_nothing_else() -> None:
     text = (ROOT / ".env.example").read_text()
     documented = set(re.findall(r"^#? ?(JOURNEYS_[A-Z_]+)=", text, flags=re.MULTILINE))
     read = set()
-    for cls in (KafkaSettings, WarehouseSettings, LoaderSettings, PrivacySettings):
+    for cls in (KafkaSettings, WarehouseSettings, LoaderSettings, PrivacySettings, QualitySettings):
         prefix = cls.model_config["env_prefix"]
         read |= {f"{prefix}{name}".upper() for name in cls.model_fields}
     assert documented == read

@@ -1,0 +1,155 @@
+"""`dbt build` of the journey marts: a full build on N events, then an incremental one after M more.
+
+    python -m bench.dbt_incremental [--events 1000000] [--new 100000] [--postgres URL]
+
+The events come from one simulator run (default fault rates, so some arrive weeks late), cut in
+arrival order: the first N are loaded and built in full, the next M are loaded and built
+incrementally, in the same run. Raw is written with the loader's own DuckDB (or PostgreSQL) sink,
+without Kafka: this measures dbt, not ingestion. Both builds are `journeys transform` (dbt build:
+models and data tests); the goal is incremental <= 0.25 x full. A third build with no new events
+shows the fixed part of an incremental run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+from pydantic import SecretStr
+
+from bench.common import machine, say
+from journeys.transform import TransformSummary, transform
+from journeys_core.settings import PrivacySettings, WarehouseSettings
+from streams.contract import Touchpoint, decode
+from streams.simulator import Simulation, SimulationConfig
+from streams.sinks import open_sink
+from streams.sinks.base import Batch
+
+START = dt.date(2026, 3, 1)
+DAYS = 90
+AS_OF = START + dt.timedelta(days=DAYS)
+# About 10 valid events per customer in a default 90-day run; ask for a few more customers.
+_EVENTS_PER_CUSTOMER = 9.5
+_FAR_FUTURE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)  # decode() refuses "future" events otherwise
+
+
+def valid_events(count: int) -> Iterator[tuple[Touchpoint, str]]:
+    """`count` valid touchpoints of one simulated run, in arrival order, with their topic."""
+    config = SimulationConfig(
+        customers=int(count / _EVENTS_PER_CUSTOMER) + 100, days=DAYS, seed=42, start=START
+    )
+    seen: set[str] = set()
+    produced = 0
+    for record in Simulation(config).records():
+        event = decode(record.value, now=_FAR_FUTURE)
+        if not isinstance(event, Touchpoint) or event.event_id in seen:
+            continue  # malformed records and re-deliveries: the loader would not store them either
+        seen.add(event.event_id)
+        yield event, f"touchpoints.{record.department}"
+        produced += 1
+        if produced == count:
+            return
+    raise SystemExit(f"the simulation gave only {produced:,} events; raise _EVENTS_PER_CUSTOMER's margin")
+
+
+def write(url: str, events: list[tuple[Touchpoint, str]], first_offset: int) -> None:
+    sink = open_sink(url)
+    try:
+        sink.setup()
+        for start in range(0, len(events), 50_000):
+            batch = Batch()
+            for index, (event, topic) in enumerate(
+                events[start : start + 50_000], start=first_offset + start
+            ):
+                batch.add_touchpoint(event, topic, 0, index)
+            sink.write(batch, "bench", dt.datetime.now(dt.UTC))
+    finally:
+        sink.close()
+
+
+def build(url: str, workdir: Path, *, full_refresh: bool) -> tuple[TransformSummary, float]:
+    started = time.perf_counter()
+    summary = transform(
+        WarehouseSettings(url=url),
+        PrivacySettings(pii_key=SecretStr("benchmark-key")),
+        full_refresh=full_refresh,
+        as_of=AS_OF,
+        target_path=workdir / "target",
+        log_path=workdir / "logs",
+    )
+    seconds = time.perf_counter() - started
+    if not summary.success:
+        for failure in summary.failures:
+            say(f"  {failure.status} {failure.node}: {failure.message}")
+        raise SystemExit(f"dbt failed: {summary.headline()} (log {summary.log_path})")
+    return summary, seconds
+
+
+def slowest(summary: TransformSummary, count: int = 6) -> str:
+    top = sorted(summary.model_seconds.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{name} {seconds:.1f}" for name, seconds in top)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000, help="events of the full build")
+    parser.add_argument("--new", type=int, default=100_000, help="events added before the incremental build")
+    parser.add_argument(
+        "--postgres", metavar="URL", help="a PostgreSQL server to use (a scratch database is created there)"
+    )
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-dbt-"))
+    database = None
+    if args.postgres:
+        database = f"journeys_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(args.postgres, autocommit=True) as admin:
+            admin.execute(f'create database "{database}"')
+        url = f"{args.postgres.rsplit('/', 1)[0]}/{database}"
+    else:
+        url = f"duckdb:///{workdir}/warehouse.duckdb"
+    kind = "PostgreSQL" if database else "DuckDB"
+    try:
+        say(f"dbt incremental benchmark: {args.events:,} events, then {args.new:,} more, on {kind}")
+        say(f"machine: {machine()}")
+        started = time.perf_counter()
+        events = list(valid_events(args.events + args.new))
+        say(f"simulated {len(events):,} events in {time.perf_counter() - started:.0f} s")
+        started = time.perf_counter()
+        write(url, events[: args.events], 0)
+        say(f"loaded {args.events:,} events into raw in {time.perf_counter() - started:.0f} s")
+
+        full, full_seconds = build(url, workdir, full_refresh=True)
+        say(f"full build: {full_seconds:.1f} s ({full.headline()})")
+        say(f"  slowest models (s): {slowest(full)}")
+
+        write(url, events[args.events :], args.events)
+        incremental, incremental_seconds = build(url, workdir, full_refresh=False)
+        say(f"incremental build: {incremental_seconds:.1f} s ({incremental.headline()})")
+        say(f"  slowest models (s): {slowest(incremental)}")
+        ratio = incremental_seconds / full_seconds
+        verdict = "met" if ratio <= 0.25 else "missed"
+        say(f"ratio incremental / full: {ratio:.3f} (goal <= 0.25: {verdict})")
+
+        # What an incremental run costs with nothing to do: dbt's own work and the checks of every test.
+        idle, idle_seconds = build(url, workdir, full_refresh=False)
+        say(f"incremental build with no new events: {idle_seconds:.1f} s ({idle.headline()})")
+        say(f"  slowest models (s): {slowest(idle)}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if database is not None:
+            with psycopg.connect(args.postgres, autocommit=True) as admin:
+                admin.execute(f'drop database if exists "{database}" with (force)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='identifier',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+{#- One row per identifier (customer id, email hash, phone hash, order id, ticket id) with the
+    customer it belongs to: the connected components of the identity graph.
+
+    Label propagation: every identifier starts labelled with itself; each round it takes the
+    smallest label among its neighbours, then the label of that label (pointer jumping, which
+    shortens long chains). After enough rounds each component carries its smallest identifier;
+    the data test assert_identity_graph_converged fails if a round more was needed.
+
+    Incremental: components only ever grow or merge (edges are never removed), so a run
+    recomputes just the components that new edges touch: the new identifiers, and every member
+    of the old components the new edges reach. Their rows are replaced; the rest stay. -#}
+{%- set rounds = var('journeys__stitching_iterations') | int -%}
+with
+
+{% if is_incremental() %}
+new_links as (
+
+    select identifier, linked_identifier
+    from {{ ref('int_identifiers_linked') }}
+    where linked_at > {{ watermark(this, 'stitched_at') }}
+
+),
+
+touched as (
+
+    select identifier from new_links
+    union
+    select linked_identifier from new_links
+
+),
+
+affected as (
+
+    select identifier from touched
+    union
+    select members.identifier
+    from {{ this }} as members
+    inner join (
+        select distinct known.component
+        from {{ this }} as known
+        inner join touched on touched.identifier = known.identifier
+    ) as reached on reached.component = members.component
+
+),
+
+-- Every edge of an affected identifier: both of its ends are affected too, since components
+-- are closed under their edges and new edges join touched identifiers.
+links as (
+
+    select links.identifier, links.linked_identifier
+    from {{ ref('int_identifiers_linked') }} as links
+    inner join affected on affected.identifier = links.identifier
+
+),
+{% else %}
+links as (
+
+    select identifier, linked_identifier from {{ ref('int_identifiers_linked') }}
+
+),
+{% endif %}
+
+neighbours as (
+
+    select identifier, linked_identifier as neighbour from links
+    union
+    select linked_identifier, identifier from links
+    union
+    select identifier, identifier from links
+    union
+    select linked_identifier, linked_identifier from links
+
+),
+
+labels_0 as (
+
+    select identifier, identifier as label
+    from neighbours
+    where neighbour = identifier
+
+),
+
+{% for round in range(1, rounds + 1) %}
+propagated_{{ round }} as (
+
+    select neighbours.identifier, min({{ bytewise('labels.label') }}) as label
+    from neighbours
+    inner join labels_{{ round - 1 }} as labels on labels.identifier = neighbours.neighbour
+    group by neighbours.identifier
+
+),
+
+labels_{{ round }} as (
+
+    select propagated.identifier, jumped.label
+    from propagated_{{ round }} as propagated
+    inner join propagated_{{ round }} as jumped on jumped.identifier = propagated.label
+
+),
+
+{% endfor %}
+final as (
+
+    select
+        identifier,
+        case substr(identifier, 1, 1)
+            when '1' then 'customer_id'
+            when '2' then 'email'
+            when '3' then 'phone'
+            when '4' then 'order'
+            when '5' then 'ticket'
+        end as identifier_type,
+        case
+            when label like '1:%' then substr(label, 3)
+            else 'anon-' || substr(label, 3, 16)
+        end as customer_key,
+        cast(label as {{ dbt.type_string() }}) as component,
+        {{ run_timestamp() }} as stitched_at
+    from labels_{{ rounds }}
+
+)
+
+select * from final

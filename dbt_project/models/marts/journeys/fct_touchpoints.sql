@@ -1,0 +1,188 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+{#- One row per touchpoint: the unified cross-department timeline, with each event's customer,
+    its journey (order; support events without one are attributed to an order), its step in the
+    journey and whether it is a hand-off between departments.
+
+    Incremental by customer, not by time: a run rebuilds every customer that has events this table
+    does not have yet, or whose stitched key changed (two identities merged). All of such a
+    customer's events are recomputed, however old, so attribution and hand-offs stay exact. -#}
+{%- set attribution_days = var('journeys__ticket_attribution_days') | int -%}
+with
+
+touchpoints as (
+
+    select * from {{ ref('int_touchpoints_stitched') }}
+
+),
+
+{% if is_incremental() %}
+changed_customers as (
+
+    select distinct touchpoints.customer_key
+    from touchpoints
+    left join {{ this }} as existing
+        on existing.event_id = touchpoints.event_id
+    where existing.event_id is null
+        or existing.customer_key <> touchpoints.customer_key
+
+),
+
+scoped as (
+
+    select touchpoints.*
+    from touchpoints
+    inner join changed_customers
+        on changed_customers.customer_key = touchpoints.customer_key
+
+),
+{% else %}
+scoped as (
+
+    select * from touchpoints
+
+),
+{% endif %}
+
+orders as (
+
+    select
+        order_id,
+        customer_key,
+        min(case when event_type = 'sales.order_placed' then occurred_at end) as placed_at
+    from scoped
+    where order_id is not null
+    group by order_id, customer_key
+
+),
+
+-- What needs an order found for it: each ticket, and each CSAT answer about no ticket and no order.
+attribution_units as (
+
+    select
+        case when ticket_id is not null then 'ticket:' || ticket_id else 'event:' || event_id end as unit_id,
+        customer_key,
+        coalesce(
+            min(case when event_type = 'support.ticket_opened' then occurred_at end),
+            min(occurred_at)
+        ) as opened_at,
+        min({{ bytewise('order_id') }}) as named_order_id
+    from scoped
+    where ticket_id is not null
+        or (order_id is null and event_type = 'support.csat_submitted')
+    group by 1, customer_key
+
+),
+
+candidate_orders as (
+
+    select
+        units.unit_id,
+        orders.order_id,
+        row_number() over (
+            partition by units.unit_id
+            order by orders.placed_at desc, {{ bytewise('orders.order_id') }} desc
+        ) as recency
+    from attribution_units as units
+    inner join orders
+        on orders.customer_key = units.customer_key
+        and orders.placed_at < units.opened_at
+        and orders.placed_at >= {{ dbt.dateadd('day', -attribution_days, 'units.opened_at') }}
+    where units.named_order_id is null
+
+),
+
+unit_orders as (
+
+    select
+        units.unit_id,
+        coalesce(units.named_order_id, candidates.order_id) as order_id,
+        units.named_order_id is null and candidates.order_id is not null as is_order_inferred
+    from attribution_units as units
+    left join candidate_orders as candidates
+        on candidates.unit_id = units.unit_id
+        and candidates.recency = 1
+
+),
+
+journey_events as (
+
+    select
+        scoped.*,
+        case when unit_orders.unit_id is not null then unit_orders.order_id else scoped.order_id end
+            as journey_order_id,
+        coalesce(unit_orders.is_order_inferred, false) as is_order_inferred
+    from scoped
+    left join unit_orders
+        on unit_orders.unit_id = case
+            when scoped.ticket_id is not null then 'ticket:' || scoped.ticket_id
+            when scoped.order_id is null and scoped.event_type = 'support.csat_submitted'
+                then 'event:' || scoped.event_id
+        end
+
+),
+
+sequenced as (
+
+    select
+        journey_events.*,
+        row_number() over journey as journey_step,
+        lag(department) over journey as previous_department,
+        lag(occurred_at) over journey as previous_occurred_at
+    from journey_events
+    window journey as (partition by journey_order_id order by occurred_at, {{ bytewise('event_id') }})
+
+),
+
+final as (
+
+    select
+        -- ids
+        event_id,
+        customer_key,
+        journey_order_id as order_id,
+        ticket_id,
+
+        -- strings
+        event_type,
+        department,
+        action,
+        source_system,
+        channel,
+        currency,
+        category,
+        to_department,
+        attempt_outcome,
+        reason,
+        case when journey_order_id is not null then previous_department end as previous_department,
+
+        -- numerics
+        amount,
+        items,
+        csat_score,
+        cast(case when journey_order_id is not null then journey_step end as integer) as journey_step,
+        cast(case
+            when journey_order_id is not null and previous_department <> department
+                then {{ dbt.datediff('previous_occurred_at', 'occurred_at', 'second') }}
+        end as bigint) as handoff_seconds,
+
+        -- booleans
+        is_damaged,
+        is_order_inferred,
+        coalesce(journey_order_id is not null and previous_department <> department, false) as is_handoff,
+
+        -- dates and timestamps
+        promised_delivery_date,
+        occurred_at
+
+    from sequenced
+
+)
+
+select * from final

@@ -1,0 +1,64 @@
+{#- One row per support touchpoint, attributes typed, identifiers hashed. Append-only. -#}
+with
+
+source as (
+
+    select touchpoints.*
+    from {{ source('raw', 'touchpoints') }} as touchpoints
+    {% if is_incremental() %}
+    -- Rows past the last offset staged from each partition. Exact: the loader commits a
+    -- partition's offsets in order, each range once, with its rows (compare-and-set).
+    left join (
+        select topic, kafka_partition, max(kafka_offset) as staged_offset
+        from {{ this }}
+        group by topic, kafka_partition
+    ) as staged
+        on staged.topic = touchpoints.topic
+        and staged.kafka_partition = touchpoints.kafka_partition
+    {% endif %}
+    where touchpoints.department = 'support'
+    {% if is_incremental() %}
+        and (staged.staged_offset is null or touchpoints.kafka_offset > staged.staged_offset)
+    {% endif %}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(event_id as {{ dbt.type_string() }}) as event_id,
+        nullif(trim(customer_id), '') as customer_id,
+        {{ pii_hash(normalise_email('email')) }} as email_hash,
+        {{ pii_hash(normalise_phone('phone')) }} as phone_hash,
+        nullif(trim(order_id), '') as order_id,
+        {{ json_text('attributes', 'ticket_id') }} as ticket_id,
+
+        -- strings
+        event_type,
+        department,
+        {{ dbt.split_part('event_type', "'.'", 2) }} as action,
+        source as source_system,
+        {{ json_text('attributes', 'channel') }} as channel,
+        {{ json_text('attributes', 'category') }} as category,
+        {{ json_text('attributes', 'to_department') }} as to_department,
+        {{ json_text('attributes', 'subject') }} as subject,
+
+        -- numerics
+        cast({{ json_text('attributes', 'score') }} as integer) as csat_score,
+
+        -- timestamps
+        {{ to_utc('occurred_at') }} as occurred_at,
+        {{ to_utc('loaded_at') }} as loaded_at,
+        {{ run_timestamp() }} as staged_at,
+
+        -- lineage: where the loader read the event
+        topic,
+        kafka_partition,
+        kafka_offset
+
+    from source
+
+)
+
+select * from renamed

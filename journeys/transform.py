@@ -1,0 +1,329 @@
+"""The transform stage: `dbt build` of dbt_project/ against the configured warehouse, summarised.
+
+dbt runs in this process through its programmatic entry point (dbtRunner). The connection comes
+from JOURNEYS_WAREHOUSE_URL, turned into the environment variables dbt_project/profiles.yml reads;
+the PII key reaches the warehouse session without ever appearing in SQL text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from journeys_core.settings import PrivacySettings, WarehouseSettings
+from journeys_core.warehouse import WarehouseUrl, connect_duckdb, connect_postgres, parse_url
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+
+Command = Literal["build", "run", "test", "docs generate"]
+
+
+class TransformError(Exception):
+    """dbt cannot run or stopped before building anything; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class NodeFailure:
+    """One model, test or hook that failed, in words a person can act on."""
+
+    node: str  # e.g. "model fct_touchpoints", "test unique_fct_tickets_ticket_id"
+    status: str  # error, fail, warn
+    message: str
+    explanation: str = ""  # the node's description: what a failing test means
+
+
+@dataclass(frozen=True)
+class TransformSummary:
+    """What one dbt invocation did."""
+
+    command: str
+    target: str
+    success: bool
+    models: int = 0  # models built
+    tests_passed: int = 0  # data tests and unit tests
+    tests_failed: int = 0
+    tests_warned: int = 0
+    errors: int = 0  # models, hooks or tests that could not run
+    skipped: int = 0
+    elapsed: float = 0.0
+    failures: tuple[NodeFailure, ...] = ()
+    warnings: tuple[NodeFailure, ...] = ()
+    log_path: Path | None = None
+    model_seconds: dict[str, float] = field(default_factory=dict)
+
+    def headline(self) -> str:
+        verdict = "succeeded" if self.success else "FAILED"
+        return (
+            f"dbt {self.command} on {self.target} {verdict}: {self.models} models built, "
+            f"{self.tests_passed} tests passed, {self.tests_failed} failed, {self.tests_warned} warned, "
+            f"{self.errors} errors, {self.skipped} skipped in {self.elapsed:.1f} s"
+        )
+
+
+def dbt_environment(target: WarehouseUrl, privacy: PrivacySettings) -> dict[str, str]:
+    """The environment dbt_project/profiles.yml reads, for one warehouse URL."""
+    key = privacy.pii_key.get_secret_value()
+    env = {"JOURNEYS_PII_KEY": key}
+    if target.kind == "duckdb":
+        assert target.path is not None
+        env["JOURNEYS_DBT_TARGET"] = "duckdb"
+        env["JOURNEYS_DBT_DUCKDB_PATH"] = str(target.path.resolve())
+        return env
+    parts = urlsplit(target.conninfo)
+    query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+    env.update(
+        {
+            "JOURNEYS_DBT_TARGET": "postgres",
+            "JOURNEYS_DBT_PG_HOST": parts.hostname or query.get("host", "127.0.0.1"),
+            "JOURNEYS_DBT_PG_PORT": str(parts.port or query.get("port", 5432)),
+            "JOURNEYS_DBT_PG_USER": unquote(parts.username or query.get("user", "postgres")),
+            "JOURNEYS_DBT_PG_DBNAME": unquote(parts.path.lstrip("/")) or query.get("dbname", "postgres"),
+            "JOURNEYS_DBT_PG_SSLMODE": query.get("sslmode", "prefer"),
+            "DBT_ENV_SECRET_JOURNEYS_PG_PASSWORD": unquote(parts.password or query.get("password", "")),
+        }
+    )
+    # libpq passes this to the server: a session setting only dbt's sessions can read.
+    setting = "-c journeys.pii_key=" + key.replace("\\", "\\\\").replace(" ", "\\ ")
+    env["PGOPTIONS"] = " ".join(filter(None, (os.environ.get("PGOPTIONS", ""), setting)))
+    return env
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def check_warehouse(target: WarehouseUrl, privacy: PrivacySettings) -> None:
+    """Fail early, in one sentence, on what dbt would only report as a stack of errors."""
+    if target.kind == "postgresql" and privacy.uses_development_key:
+        raise TransformError(
+            "JOURNEYS_PII_KEY is not set (the development key is for local DuckDB files only): set "
+            "JOURNEYS_PII_KEY to a secret of your own before transforming into PostgreSQL"
+        )
+    if target.kind == "duckdb":
+        assert target.path is not None
+        if not target.path.exists():
+            raise TransformError(
+                f"the DuckDB warehouse {target.path} does not exist: load events first with "
+                "`journeys ingest` (or point JOURNEYS_WAREHOUSE_URL at your warehouse)"
+            )
+        with connect_duckdb(target, read_only=True) as con:
+            found = con.execute(
+                "select count(*) from information_schema.tables "
+                "where table_schema = 'raw' and table_name = 'touchpoints'"
+            ).fetchone()
+        if not found or not found[0]:
+            raise TransformError(
+                f"the DuckDB warehouse {target.path} has no raw.touchpoints: load events first with "
+                "`journeys ingest`"
+            )
+        return
+    with connect_postgres(target, autocommit=True) as con:
+        row = con.execute("select to_regclass('raw.touchpoints') is not null").fetchone()
+    if not row or not row[0]:
+        raise TransformError(
+            f"PostgreSQL at {target.redacted()} has no raw.touchpoints: load events first with "
+            "`journeys ingest`"
+        )
+
+
+def dbt_arguments(
+    command: Command,
+    *,
+    target: str,
+    full_refresh: bool = False,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    unit_tests: bool = False,
+    variables: Mapping[str, Any] | None = None,
+    target_path: Path | None = None,
+    log_path: Path | None = None,
+    project_dir: Path = DBT_PROJECT_DIR,
+) -> list[str]:
+    args = [
+        *command.split(),
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--target",
+        target,
+        "--log-level",
+        "none",  # the summary says what matters; everything is in the log file
+        "--log-level-file",
+        "debug",
+    ]
+    if target_path is not None:
+        args += ["--target-path", str(target_path)]
+    if log_path is not None:
+        args += ["--log-path", str(log_path)]
+    if variables:
+        args += ["--vars", json.dumps(dict(variables))]
+    if full_refresh and command in ("build", "run"):
+        args.append("--full-refresh")
+    for selector in select:
+        args += ["--select", selector]
+    for selector in exclude:
+        args += ["--exclude", selector]
+    if not unit_tests and command in ("build", "test"):
+        # dbt's advice: unit tests check the SQL, not the data; CI runs them (`--unit-tests`).
+        args += ["--exclude-resource-type", "unit_test"]
+    return args
+
+
+def transform(
+    warehouse: WarehouseSettings,
+    privacy: PrivacySettings,
+    *,
+    command: Command = "build",
+    full_refresh: bool = False,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    unit_tests: bool = False,
+    as_of: dt.date | None = None,
+    variables: Mapping[str, Any] | None = None,
+    target_path: Path | None = None,
+    log_path: Path | None = None,
+    project_dir: Path = DBT_PROJECT_DIR,
+) -> TransformSummary:
+    """Run dbt (`build` by default) against JOURNEYS_WAREHOUSE_URL and summarise what happened.
+
+    `as_of` is the day journey outcomes are judged at (default: today, UTC). `unit_tests` adds
+    dbt's unit tests (logic on fixed rows, for CI) to the data tests that always run. Failing
+    models or tests come back in the summary; problems a person must fix first raise
+    TransformError.
+    """
+    from dbt.cli.main import dbtRunner  # imported late: it takes a second and most commands never need it
+
+    target = parse_url(warehouse.url)
+    check_warehouse(target, privacy)
+    profile_target = "duckdb" if target.kind == "duckdb" else "postgres"
+    merged = dict(variables or {})
+    if as_of is not None:
+        merged["journeys__as_of"] = as_of.isoformat()
+    log_dir = log_path or project_dir / "logs"
+    args = dbt_arguments(
+        command,
+        target=profile_target,
+        full_refresh=full_refresh,
+        select=select,
+        exclude=exclude,
+        unit_tests=unit_tests,
+        variables=merged,
+        target_path=target_path,
+        log_path=log_dir,
+        project_dir=project_dir,
+    )
+    started = time.monotonic()
+    with _environment(dbt_environment(target, privacy)):
+        outcome = dbtRunner().invoke(args)
+    return summarise(
+        command,
+        profile_target,
+        outcome.success,
+        outcome.result,
+        outcome.exception,
+        elapsed=time.monotonic() - started,
+        log_path=log_dir / "dbt.log",
+    )
+
+
+def summarise(
+    command: str,
+    target: str,
+    success: bool,
+    result: Any,
+    exception: BaseException | None,
+    *,
+    elapsed: float,
+    log_path: Path | None = None,
+) -> TransformSummary:
+    """Count what a dbtRunner result contains; turn run-level exceptions into TransformError."""
+    results = getattr(result, "results", None)
+    if results is None:
+        if exception is not None or not success:
+            raise TransformError(_explain_exception(exception, log_path))
+        return TransformSummary(command, target, success, elapsed=elapsed, log_path=log_path)
+    counts = {"models": 0, "passed": 0, "failed": 0, "warned": 0, "errors": 0, "skipped": 0}
+    failures: list[NodeFailure] = []
+    warnings: list[NodeFailure] = []
+    model_seconds: dict[str, float] = {}
+    for item in results:
+        node = item.node
+        kind = str(node.resource_type)
+        status = str(item.status)
+        label = f"{'unit test' if kind == 'unit_test' else kind} {node.name}"
+        if kind == "model":
+            model_seconds[node.name] = float(item.execution_time or 0.0)
+        if status == "success" and kind == "model":
+            counts["models"] += 1
+        elif status == "pass":
+            counts["passed"] += 1
+        elif status == "fail":
+            counts["failed"] += 1
+            failures.append(_failure(label, status, item))
+        elif status == "warn":
+            counts["warned"] += 1
+            warnings.append(_failure(label, status, item))
+        elif status == "error":
+            counts["errors"] += 1
+            failures.append(_failure(label, status, item))
+        elif status == "skipped":
+            counts["skipped"] += 1
+    if exception is not None and not failures:
+        raise TransformError(_explain_exception(exception, log_path))
+    return TransformSummary(
+        command=command,
+        target=target,
+        success=success,
+        models=counts["models"],
+        tests_passed=counts["passed"],
+        tests_failed=counts["failed"],
+        tests_warned=counts["warned"],
+        errors=counts["errors"],
+        skipped=counts["skipped"],
+        elapsed=elapsed,
+        failures=tuple(failures),
+        warnings=tuple(warnings),
+        log_path=log_path,
+        model_seconds=model_seconds,
+    )
+
+
+def _failure(label: str, status: str, item: Any) -> NodeFailure:
+    message = " ".join(str(item.message or "").split())
+    failing_rows = getattr(item, "failures", None)
+    if status in ("fail", "warn") and failing_rows:
+        message = f"{failing_rows} failing rows" + (f" ({message})" if message else "")
+    description = " ".join(str(getattr(item.node, "description", "") or "").split())
+    return NodeFailure(label, status, message[:600], description[:400])
+
+
+def _explain_exception(exception: BaseException | None, log_path: Path | None) -> str:
+    text = " ".join(str(exception or "dbt failed without a message").split())
+    where = f" (details in {log_path})" if log_path else ""
+    if "could not connect" in text.lower() or "connection refused" in text.lower():
+        return f"dbt cannot reach the warehouse: {text[:300]}{where}"
+    if "lock" in text.lower() and "duckdb" in text.lower():
+        return (
+            "the DuckDB warehouse is in use by another process (DuckDB allows one writer): wait for "
+            f"it to finish or stop it{where}"
+        )
+    return f"dbt stopped before building: {text[:400]}{where}"
