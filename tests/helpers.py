@@ -54,6 +54,18 @@ def loader_env(kafka: KafkaSettings, url: str, **extra: str) -> dict[str, str]:
     }
 
 
+def run_journeys(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the `journeys` command to completion, as a user would, with a wide terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "journeys", *args],
+        env={**env, "COLUMNS": "200"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def journeys(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "journeys", *args],

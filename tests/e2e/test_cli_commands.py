@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from journeys_core.settings import KafkaSettings
 from streams.simulator import read_truth
 from tests.events import encode, event
-from tests.helpers import ROOT, loader_env, query
-
-
-def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "journeys", *args],
-        env={**env, "COLUMNS": "200"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.helpers import loader_env, query, run_journeys
 
 
 def test_simulate_with_truth_then_ingest_accounts_for_every_record(
@@ -28,7 +15,7 @@ def test_simulate_with_truth_then_ingest_accounts_for_every_record(
 ) -> None:
     env = loader_env(kafka, duckdb_url)
     truth_path = tmp_path / "truth.json"
-    simulated = _run(
+    simulated = run_journeys(
         "simulate",
         "--customers",
         "60",
@@ -45,7 +32,7 @@ def test_simulate_with_truth_then_ingest_accounts_for_every_record(
     assert simulated.returncode == 0, simulated.stderr
     assert "published" in simulated.stdout
 
-    ingested = _run("ingest", env=env)
+    ingested = run_journeys("ingest", env=env)
     assert ingested.returncode == 0, ingested.stderr
     truth = read_truth(truth_path)
     loaded = query(duckdb_url, "select count(*), count(distinct event_id) from raw.touchpoints")
@@ -69,13 +56,13 @@ def test_produce_publishes_good_lines_and_names_bad_ones(
     path.write_bytes(b"\n".join(lines) + b"\n")
     env = loader_env(kafka, duckdb_url)
 
-    produced = _run("produce", str(path), env=env)
+    produced = run_journeys("produce", str(path), env=env)
     assert produced.returncode == 1, "bad lines make produce exit 1 after publishing the good ones"
     assert "published 3 events" in produced.stdout
     assert "line 2: not valid JSON" in produced.stdout
     assert "line 4: unknown event_type" in produced.stdout
 
-    assert _run("ingest", env=env).returncode == 0
+    assert run_journeys("ingest", env=env).returncode == 0
     rows = query(duckdb_url, "select department, count(*) from raw.touchpoints group by 1 order by 1")
     assert rows == [("sales", 1), ("shipping", 1), ("support", 1)]
 

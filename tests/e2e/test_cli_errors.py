@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from streams.broker import free_port
-from tests.helpers import ROOT
+from tests.helpers import run_journeys
 
 
 def _journeys(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "journeys", *args],
-        env={**os.environ, "COLUMNS": "200", **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_journeys(*args, env={**os.environ, **env}, timeout=120)
 
 
 def _one_clear_sentence(result: subprocess.CompletedProcess[str], *words: str) -> None:

@@ -3,38 +3,25 @@ it does not, and one sentence when there is nothing to transform."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 
 from journeys_core.settings import KafkaSettings
 from journeys_core.warehouse import parse_url
-from tests.helpers import ROOT, loader_env, query
+from tests.helpers import ROOT, loader_env, query, run_journeys
 
 EVENTS = ROOT / "tests" / "fixtures" / "known_answers" / "events.jsonl"
-
-
-def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "journeys", *args],
-        env={**env, "COLUMNS": "200"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_transform_summarises_the_build_and_explains_a_failing_test(
     kafka: KafkaSettings, duckdb_url: str, tmp_path: Path
 ) -> None:
     env = loader_env(kafka, duckdb_url)
-    assert _run("produce", str(EVENTS), env=env).returncode == 0
-    assert _run("ingest", env=env).returncode == 0
+    assert run_journeys("produce", str(EVENTS), env=env).returncode == 0
+    assert run_journeys("ingest", env=env).returncode == 0
 
-    built = _run("transform", "--as-of", "2026-03-31", env=env)
+    built = run_journeys("transform", "--as-of", "2026-03-31", env=env)
     assert built.returncode == 0, built.stdout + built.stderr
     assert "dbt build on duckdb" in built.stdout
     assert "models built" in built.stdout and " 16 " in built.stdout
@@ -49,7 +36,7 @@ def test_transform_summarises_the_build_and_explains_a_failing_test(
             "timestamptz '2026-03-30 10:00:00+00', 'test', 'C-ALICE', null, null, null, '{}', "
             "'t', 0, 0, now())"
         )
-    failed = _run("transform", "--as-of", "2026-03-31", env=env)
+    failed = run_journeys("transform", "--as-of", "2026-03-31", env=env)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "fail test accepted_values_stg_sales__touchpoints_action" in failed.stdout
     assert "1 failing rows" in failed.stdout
@@ -58,7 +45,7 @@ def test_transform_summarises_the_build_and_explains_a_failing_test(
 
 def test_transform_without_a_warehouse_is_one_sentence(tmp_path: Path) -> None:
     env = {**loader_env(KafkaSettings(), f"duckdb:///{tmp_path}/missing.duckdb")}
-    result = _run("transform", env=env)
+    result = run_journeys("transform", env=env)
     assert result.returncode == 2
     assert "error: the DuckDB warehouse" in result.stderr
     assert "does not exist: load events first with `journeys ingest`" in result.stderr
