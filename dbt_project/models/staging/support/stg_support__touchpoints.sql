@@ -3,23 +3,7 @@ with
 
 source as (
 
-    select touchpoints.*
-    from {{ source('raw', 'touchpoints') }} as touchpoints
-    {% if is_incremental() %}
-    -- Rows past the last offset staged from each partition. Exact: the loader commits a
-    -- partition's offsets in order, each range once, with its rows (compare-and-set).
-    left join (
-        select topic, kafka_partition, max(kafka_offset) as staged_offset
-        from {{ this }}
-        group by topic, kafka_partition
-    ) as staged
-        on staged.topic = touchpoints.topic
-        and staged.kafka_partition = touchpoints.kafka_partition
-    {% endif %}
-    where touchpoints.department = 'support'
-    {% if is_incremental() %}
-        and (staged.staged_offset is null or touchpoints.kafka_offset > staged.staged_offset)
-    {% endif %}
+    {{ new_raw_touchpoints('support') }}
 
 ),
 
