@@ -20,7 +20,8 @@ where not exists (
 )
 """
 _INSERT_QUARANTINE = """
-insert into raw.quarantine
+insert into raw.quarantine (topic, kafka_partition, kafka_offset, kafka_key, payload, reason,
+                            event_id, event_type, quarantined_at)
 select topic, kafka_partition, kafka_offset, kafka_key, payload, reason, event_id, event_type,
        $loaded_at
 from batch_quarantine

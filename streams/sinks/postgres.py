@@ -36,7 +36,8 @@ from batch_touchpoints
 on conflict (event_id) do nothing
 """
 _INSERT_QUARANTINE = """
-insert into raw.quarantine
+insert into raw.quarantine (topic, kafka_partition, kafka_offset, kafka_key, payload, reason,
+                            event_id, event_type, quarantined_at)
 select topic, kafka_partition, kafka_offset, kafka_key, payload, reason, event_id, event_type,
        %(loaded_at)s
 from batch_quarantine

@@ -1,0 +1,164 @@
+"""What the loader refused: quarantined records grouped by reason, for `journeys quarantine list`.
+
+Reasons name the offending value ("occurred_at 2029-01-01... is in the future"), so records are
+grouped by the reason with its values blanked out; one example reason is kept per group.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from journeys_core.warehouse import WarehouseUrl, connect_duckdb, connect_postgres, parse_url
+
+
+class QuarantineError(Exception):
+    """A quarantine command cannot run as asked; the message says what to do instead."""
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NUMBER = re.compile(r"\d[\d,.:T+\-]*\d|\d")
+_EMAIL = re.compile(r"[^\s\"'@<>(){}\[\],;:]+@[^\s\"'@<>(){}\[\],;:]+")
+_PII_FIELD = re.compile(r'("(?:email|phone)"\s*:\s*)"(?:[^"\\]|\\.)*"')
+
+
+def reason_kind(reason: str) -> str:
+    """The reason with its values blanked out: records refused for the same rule group together."""
+    return _NUMBER.sub("N", _QUOTED.sub("'…'", reason))
+
+
+def masked_preview(payload: bytes | None, width: int = 160) -> str:
+    """The start of a payload as text, emails and phones masked: previews must not leak PII."""
+    if payload is None:
+        return "(null)"
+    text = payload[: width * 4].decode("utf-8", errors="replace")
+    text = _EMAIL.sub("***@***", _PII_FIELD.sub(r'\1"***"', text))
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@dataclass
+class ReasonGroup:
+    """Quarantined records of one topic refused for the same reason."""
+
+    kind: str
+    topic: str
+    example: str  # one full reason, values included
+    count: int = 0
+    first_seen: dt.datetime | None = None
+    last_seen: dt.datetime | None = None
+    samples: list[tuple[int, int]] = field(default_factory=list)  # (partition, offset)
+    previews: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class QuarantineSummary:
+    groups: list[ReasonGroup]
+    waiting: int  # records still in quarantine that match the filters
+    replayed: int  # records loaded (or found already loaded) by an earlier replay
+
+
+@contextmanager
+def reading(url: str) -> Iterator[tuple[WarehouseUrl, Any]]:
+    """A read-only connection to the warehouse that holds raw.quarantine."""
+    target = parse_url(url)
+    if target.kind == "duckdb":
+        assert target.path is not None
+        if not target.path.exists():
+            raise QuarantineError(
+                f"the DuckDB warehouse {target.path} does not exist: load events first with `journeys ingest`"
+            )
+        with connect_duckdb(target, read_only=True) as duck:
+            _require_quarantine(target, duck)
+            yield target, duck
+        return
+    with connect_postgres(target, autocommit=True) as pg:
+        _require_quarantine(target, pg)
+        yield target, pg
+
+
+def _require_quarantine(target: WarehouseUrl, con: Any) -> None:
+    row = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'raw' and table_name = 'quarantine'"
+    ).fetchone()
+    if not row or not row[0]:
+        raise QuarantineError(
+            f"the warehouse {target.redacted()} has no raw.quarantine: load events first with "
+            "`journeys ingest`"
+        )
+
+
+def has_replay_columns(con: Any) -> bool:
+    """Warehouses loaded before replay existed lack its columns until the loader next starts."""
+    row = con.execute(
+        "select count(*) from information_schema.columns "
+        "where table_schema = 'raw' and table_name = 'quarantine' and column_name = 'replayed_at'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def filters(target: WarehouseUrl, reason: str | None, topic: str | None) -> tuple[str, list[Any]]:
+    """SQL conditions (with this warehouse's placeholders) for the --reason and --topic options."""
+    mark = "?" if target.kind == "duckdb" else "%s"
+    sql, params = "", []
+    if reason:
+        sql += f" and position({mark} in lower(reason)) > 0"
+        params.append(reason.lower())
+    if topic:
+        sql += f" and topic = {mark}"
+        params.append(topic)
+    return sql, params
+
+
+def summarise(
+    url: str,
+    *,
+    reason: str | None = None,
+    topic: str | None = None,
+    samples: int = 3,
+    previews: bool = False,
+) -> QuarantineSummary:
+    """Records still in quarantine, grouped by reason and topic, largest group first."""
+    with reading(url) as (target, con):
+        where, params = filters(target, reason, topic)
+        replay_columns = has_replay_columns(con)
+        waiting = "replayed_at is null" if replay_columns else "true"
+        rows = con.execute(
+            "select topic, kafka_partition, kafka_offset, reason, quarantined_at from raw.quarantine "
+            f"where {waiting}{where} order by quarantined_at, topic, kafka_partition, kafka_offset",
+            params,
+        ).fetchall()
+        replayed = 0
+        if replay_columns:
+            found = con.execute(
+                f"select count(*) from raw.quarantine where replayed_at is not null{where}", params
+            ).fetchone()
+            replayed = int(found[0]) if found else 0
+        groups: dict[tuple[str, str], ReasonGroup] = {}
+        for row_topic, partition, offset, row_reason, seen in rows:
+            kind = reason_kind(row_reason)
+            group = groups.setdefault((kind, row_topic), ReasonGroup(kind, row_topic, row_reason))
+            group.count += 1
+            group.first_seen = group.first_seen or seen
+            group.last_seen = seen
+            if len(group.samples) < samples:
+                group.samples.append((partition, offset))
+        ordered = sorted(groups.values(), key=lambda g: (-g.count, g.kind, g.topic))
+        if previews:
+            mark = "?" if target.kind == "duckdb" else "%s"
+            for group in ordered:
+                for partition, offset in group.samples:
+                    found = con.execute(
+                        f"select payload from raw.quarantine where topic = {mark} "
+                        f"and kafka_partition = {mark} and kafka_offset = {mark}",
+                        [group.topic, partition, offset],
+                    ).fetchone()
+                    group.previews.append(
+                        masked_preview(bytes(found[0]) if found and found[0] is not None else None)
+                    )
+    return QuarantineSummary(ordered, len(rows), replayed)
