@@ -1,0 +1,150 @@
+"""`journeys quarantine list|replay`: see what the loader refused, and load it after a fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from journeys_core.settings import LoaderSettings, PrivacySettings, WarehouseSettings
+from streams.quarantine import QuarantineSummary, summarise
+from streams.replay import CORRECTIONS_FORMAT, ReplayResult, read_corrections, replay
+
+quarantine_app = typer.Typer(
+    name="quarantine",
+    help="Records the loader refused (raw.quarantine): list them by reason, replay them after a fix.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+out = Console()
+
+ReasonOption = Annotated[
+    str | None, typer.Option(help="Only reasons containing this text (case-insensitive).")
+]
+TopicOption = Annotated[
+    str | None, typer.Option(help="Only records from this topic, e.g. touchpoints.sales.")
+]
+
+
+@quarantine_app.command("list")
+def list_command(
+    reason: ReasonOption = None,
+    topic: TopicOption = None,
+    samples: Annotated[int, typer.Option(min=1, help="Sample offsets shown per reason.")] = 3,
+    payloads: Annotated[
+        bool,
+        typer.Option("--payloads", help="Show the start of each sample payload (emails, phones masked)."),
+    ] = False,
+) -> None:
+    """Show the records waiting in quarantine, grouped by reason and topic, largest group first.
+
+    Values inside reasons (timestamps, sizes, names) are blanked so that records refused by the
+    same rule group together; one full reason is shown per group. Sample offsets are
+    partition:offset on the topic, the keys `journeys quarantine replay --corrections` uses.
+    """
+    summary = summarise(
+        WarehouseSettings().url, reason=reason, topic=topic, samples=samples, previews=payloads
+    )
+    print_summary(summary, payloads)
+
+
+def print_summary(summary: QuarantineSummary, payloads: bool) -> None:
+    if not summary.groups:
+        out.print("[green]no records waiting in quarantine[/]" + _replayed_note(summary))
+        return
+    table = Table(title=f"{summary.waiting:,} records in quarantine", show_header=True, show_lines=True)
+    table.add_column("reason", overflow="fold", ratio=3)
+    table.add_column("topic")
+    table.add_column("records", justify="right")
+    table.add_column("first seen")
+    table.add_column("last seen")
+    table.add_column("sample partition:offset")
+    if payloads:
+        table.add_column("payload (start)", overflow="fold", ratio=3)
+    for group in summary.groups:
+        reason = escape(group.kind)
+        if group.example != group.kind:
+            reason += f"\n[dim]e.g. {escape(group.example)}[/]"
+        row = [
+            reason,
+            escape(group.topic),
+            f"{group.count:,}",
+            f"{group.first_seen:%Y-%m-%d %H:%M:%S}" if group.first_seen else "",
+            f"{group.last_seen:%Y-%m-%d %H:%M:%S}" if group.last_seen else "",
+            ", ".join(f"{partition}:{offset}" for partition, offset in group.samples),
+        ]
+        if payloads:
+            row.append("\n".join(escape(preview) for preview in group.previews))
+        table.add_row(*row)
+    out.print(table)
+    if summary.replayed:
+        out.print(_replayed_note(summary).strip())
+
+
+def _replayed_note(summary: QuarantineSummary) -> str:
+    if not summary.replayed:
+        return ""
+    return f" ({summary.replayed:,} replayed earlier, not shown)"
+
+
+REPLAY_HELP = (
+    """Re-validate quarantined records with the current contract and load those that now pass.
+
+Run it after a contract fix, or with --corrections to supply fixed payloads. Records that
+pass go to raw.touchpoints exactly once (an event_id already there is not loaded again) and
+are marked replayed in raw.quarantine, so replaying twice loads nothing more; the rest stay
+with their reason updated. One transaction: all of it is kept, or none. Exits 1 when a
+correction names no record waiting in quarantine.
+
+[bold]Corrections file[/]: """
+    + CORRECTIONS_FORMAT
+)
+
+
+@quarantine_app.command("replay", help=REPLAY_HELP)
+def replay_command(
+    corrections: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="JSON Lines of corrected payloads (format below); only the records named are replayed.",
+        ),
+    ] = None,
+    reason: ReasonOption = None,
+    topic: TopicOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would happen; change nothing.")
+    ] = False,
+) -> None:
+    result = replay(
+        WarehouseSettings().url,
+        loader=LoaderSettings(),
+        privacy=PrivacySettings(),
+        corrections=read_corrections(corrections) if corrections else None,
+        reason=reason,
+        topic=topic,
+        dry_run=dry_run,
+    )
+    print_replay(result)
+    if result.unmatched:
+        raise typer.Exit(1)
+
+
+def print_replay(result: ReplayResult) -> None:
+    verb = "would load" if result.dry_run else "loaded"
+    out.print(
+        f"replayed [bold]{result.examined:,}[/] quarantined records: {verb} [bold]{result.loaded:,}[/], "
+        f"{result.already_loaded:,} already loaded, {result.still_quarantined:,} still refused "
+        f"({result.reasons_changed:,} with a new reason)"
+    )
+    for topic, partition, offset in result.unmatched[:20]:
+        out.print(f"[yellow]no record waiting in quarantine at {escape(topic)} {partition}:{offset}[/]")
+    if len(result.unmatched) > 20:
+        out.print(f"[yellow]... and {len(result.unmatched) - 20:,} more corrections matched nothing[/]")
+    if result.dry_run:
+        out.print("dry run: nothing was changed")
