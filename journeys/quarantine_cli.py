@@ -112,7 +112,7 @@ def replay_command(
         typer.Option(
             exists=True,
             dir_okay=False,
-            help="JSON Lines of corrected payloads (format below); only the records named are replayed.",
+            help="JSON Lines of corrected payloads (format above); only the records named are replayed.",
         ),
     ] = None,
     reason: ReasonOption = None,
