@@ -101,3 +101,139 @@ def test_bad_warehouse_urls_say_what_to_use(url: str) -> None:
 
 def test_passwords_are_redacted() -> None:
     assert "secret" not in parse_url("postgresql://u:secret@h/db").redacted()
+
+
+# -- Kafka security, as kafka-python itself uses the options --------------------------------------
+
+
+def test_scram_from_the_environment_reaches_kafka_pythons_scram_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kafka.net.sasl import get_sasl_mechanism
+
+    for name, value in {
+        "SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "SASL_MECHANISM": "SCRAM-SHA-256",
+        "SASL_USERNAME": "journeys-loader",
+        "SASL_PASSWORD": "from-the-environment",
+    }.items():
+        monkeypatch.setenv(f"JOURNEYS_KAFKA_{name}", value)
+    settings = KafkaSettings()
+    assert "from-the-environment" not in repr(settings), "secrets stay out of reprs and logs"
+    options = client_options(settings)
+    mechanism = get_sasl_mechanism(options["sasl_mechanism"])(**options)
+    assert mechanism.auth_bytes().startswith(b"n,,n=journeys-loader,r=")  # SCRAM client-first
+    assert "ssl_cafile" not in options, "no TLS options without a TLS protocol"
+
+
+def test_plaintext_ignores_stray_security_settings(tmp_path: Path) -> None:
+    settings = KafkaSettings(
+        sasl_mechanism="PLAIN",
+        sasl_username="u",
+        sasl_password="p",  # type: ignore[arg-type]
+        ssl_cafile=tmp_path / "unused.pem",
+    )
+    options = client_options(settings)
+    assert not {name for name in options if name.startswith(("sasl", "ssl"))}
+
+
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
+def test_every_option_is_one_every_kafka_client_accepts(protocol: str, tmp_path: Path) -> None:
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.admin import KafkaAdminClient
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("---")
+    options = client_options(
+        KafkaSettings(
+            security_protocol=protocol,  # type: ignore[arg-type]
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_username="u",
+            sasl_password="p",  # type: ignore[arg-type]
+            ssl_cafile=ca,
+            ssl_check_hostname=False,
+        )
+    )
+    for client in (KafkaConsumer, KafkaProducer, KafkaAdminClient):
+        assert set(options) <= set(client.DEFAULT_CONFIG), client.__name__
+    if protocol.endswith("SSL"):
+        assert options["ssl_check_hostname"] is False
+
+
+def test_mutual_tls_files_load_into_kafka_pythons_ssl_context(tmp_path: Path) -> None:
+    import ssl
+
+    from kafka.net.transport import KafkaSSLTransport
+
+    files = _certificates(tmp_path, key_password=b"key-pass")
+    settings = KafkaSettings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="u",
+        sasl_password="p",  # type: ignore[arg-type]
+        ssl_cafile=files["ca"],
+        ssl_certfile=files["cert"],
+        ssl_keyfile=files["key"],
+        ssl_password="key-pass",  # type: ignore[arg-type]
+    )
+    options = client_options(settings)
+    config = {
+        **KafkaSSLTransport.DEFAULT_CONFIG,
+        **{k: v for k, v in options.items() if k.startswith("ssl_")},
+    }
+    context = KafkaSSLTransport._build_ssl_context(config)
+    assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+    assert [dict(item[0] for item in ca["subject"]) for ca in context.get_ca_certs()] == [
+        {"commonName": "journeys test CA"}
+    ]
+    wrong = {**config, "ssl_password": "not-the-pass"}
+    with pytest.raises(ssl.SSLError):
+        KafkaSSLTransport._build_ssl_context(wrong)
+
+
+def _certificates(folder: Path, key_password: bytes) -> dict[str, Path]:
+    """A throwaway CA and a client certificate it signed, the key encrypted with `key_password`."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("journeys test CA"))
+        .issuer_name(name("journeys test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    client = (
+        x509.CertificateBuilder()
+        .subject_name(name("journeys-loader"))
+        .issuer_name(ca.subject)
+        .public_key(client_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = {"ca": folder / "ca.pem", "cert": folder / "client.pem", "key": folder / "client.key"}
+    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files["cert"].write_bytes(client.public_bytes(serialization.Encoding.PEM))
+    files["key"].write_bytes(
+        client_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(key_password),
+        )
+    )
+    return files
