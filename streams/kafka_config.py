@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from journeys_core.settings import KafkaSettings
@@ -11,8 +12,16 @@ class KafkaConfigError(Exception):
     """Kafka settings that cannot work together; the message says which variable to fix."""
 
 
+def quiet_payload_logging() -> None:
+    """kafka-python logs whole records at DEBUG, and records carry emails and phones: stop at INFO."""
+    logger = logging.getLogger("kafka")
+    if logger.level < logging.INFO:  # NOTSET included: it would inherit a DEBUG root
+        logger.setLevel(logging.INFO)
+
+
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
     """Options shared by producers, consumers and admin clients."""
+    quiet_payload_logging()  # every client is configured here, so no client logs a payload
     options: dict[str, Any] = {
         "bootstrap_servers": [s.strip() for s in settings.bootstrap_servers.split(",")],
         "security_protocol": settings.security_protocol,
