@@ -1,0 +1,95 @@
+"""What the marts say, read once: the figures behind the run summary and the HTML report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from journeys_core.warehouse import Row, read_queries
+
+OUTCOMES = ("smooth", "recovered", "in_progress", "unresolved", "lost", "cancelled")
+DEPARTMENTS = ("sales", "shipping", "support")
+
+# Plain SQL both DuckDB and PostgreSQL run as written: the marts already did the hard work.
+QUERIES = {
+    "outcomes": """
+        select outcome, count(*) as journeys, avg(csat_score) as mean_csat
+        from marts.fct_order_journeys group by outcome""",
+    "outcomes_by_week": """
+        select cast(date_trunc('week', placed_at) as date) as week_start, outcome, count(*) as journeys
+        from marts.fct_order_journeys group by 1, 2 order by 1, 2""",
+    "funnel": """
+        select stage_number, stage, orders, share_of_placed, p50_hours_from_placed, p90_hours_from_placed
+        from marts.mart_journey_funnel order by stage_number""",
+    "handoffs": """
+        select from_department, to_department, handoffs, journeys, p50_latency_hours, p90_latency_hours
+        from marts.mart_handoffs order by handoffs desc""",
+    "scorecard": """
+        select department,
+               sum(touchpoints) as touchpoints,
+               sum(problems_owned) as problems_owned,
+               sum(problems_owned) * 1.0 / nullif(sum(orders_touched), 0) as problem_rate,
+               sum(mean_csat * orders_touched) / nullif(sum(case when mean_csat is not null
+                   then orders_touched end), 0) as mean_csat,
+               sum(smooth_share * orders_touched) / nullif(sum(case when smooth_share is not null
+                   then orders_touched end), 0) as smooth_share,
+               avg(median_first_response_hours) as first_response_hours,
+               avg(median_resolution_hours) as resolution_hours,
+               count(*) as weeks
+        from marts.mart_department_scorecard group by department order by department""",
+    "scorecard_weekly": """
+        select department, week_start, problem_rate, problems_owned
+        from marts.mart_department_scorecard order by week_start, department""",
+    "csat": """
+        select outcome, coalesce(problem_owner_department, 'none') as owner,
+               avg(csat_score) as mean_csat, count(csat_score) as rated, count(*) as journeys
+        from marts.fct_order_journeys group by 1, 2""",
+    "retention": """
+        select cohort_month, months_since_first_order, cohort_customers, retention_rate
+        from marts.mart_cohort_retention order by cohort_month, months_since_first_order""",
+    "paths": """
+        select path_rank, journey_path, journeys, share_of_journeys, smooth_share, recovered_share,
+               in_progress_share, unresolved_share, lost_share, cancelled_share
+        from marts.mart_journey_paths where path_rank <= 10 order by path_rank""",
+    "customers": """
+        select count(*) as customers,
+               sum(case when is_at_risk then 1 else 0 end) as at_risk,
+               avg(health_score) as mean_health,
+               sum(case when is_repeat_customer then 1 else 0 end) as repeat_customers
+        from marts.dim_customers""",
+    "at_risk": """
+        select customer_key, health_score, last_journey_outcome, orders, open_tickets, mean_csat,
+               last_order_at
+        from marts.dim_customers where is_at_risk
+        order by health_score, last_order_at desc, customer_key limit 10""",
+}
+
+
+@dataclass(frozen=True)
+class Insights:
+    """Rows per question, as the QUERIES above answer them."""
+
+    rows: dict[str, list[Row]]
+
+    def __getitem__(self, name: str) -> list[Row]:
+        return self.rows[name]
+
+    @property
+    def journeys(self) -> int:
+        return sum(int(row["journeys"]) for row in self.rows["outcomes"])
+
+    def outcome_counts(self) -> dict[str, int]:
+        counts = {row["outcome"]: int(row["journeys"]) for row in self.rows["outcomes"]}
+        return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
+
+    def slowest_handoffs(self, limit: int = 5) -> list[Row]:
+        timed = [row for row in self.rows["handoffs"] if row["p50_latency_hours"] is not None]
+        return sorted(timed, key=lambda row: -float(row["p50_latency_hours"]))[:limit]
+
+    def customers(self) -> dict[str, Any]:
+        return self.rows["customers"][0] if self.rows["customers"] else {}
+
+
+def read_insights(warehouse_url: str) -> Insights:
+    """Everything the summary and the report show, in one read-only pass over the marts."""
+    return Insights(read_queries(warehouse_url, QUERIES))

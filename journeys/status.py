@@ -1,0 +1,203 @@
+"""`journeys status`: is data flowing and is it good? Lag, last load, row counts, freshness, gates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+from journeys_core.settings import KafkaSettings, WarehouseSettings
+from journeys_core.warehouse import Row, parse_url, read_queries
+from streams.offsets import log_ends
+from streams.topics import BrokerUnavailable, admin_client, department_topics
+
+# The same limits as the dbt source freshness on raw.touchpoints (dbt_project/models/staging).
+FRESH_WARN = dt.timedelta(hours=6)
+FRESH_ERROR = dt.timedelta(hours=24)
+
+TABLES = (
+    "raw.touchpoints",
+    "raw.quarantine",
+    "marts.fct_touchpoints",
+    "marts.fct_order_journeys",
+    "marts.fct_tickets",
+    "marts.dim_customers",
+)
+
+QUERIES = {
+    "offsets": """
+        select consumer_group, topic, kafka_partition, next_offset, updated_at from raw.ingest_offsets""",
+    "freshness": """
+        select department, max(occurred_at) as latest_event, max(loaded_at) as last_load, count(*) as events
+        from raw.touchpoints group by department order by department""",
+    "quarantine": "select max(quarantined_at) as last_quarantined from raw.quarantine",
+    "gates": """
+        select results.stage, results.run_id, max(results.run_time) as run_time,
+               sum(case when results.success then 1 else 0 end) as met, count(*) as expectations,
+               sum(case when not results.success and results.severity = 'critical' then 1 else 0 end)
+                   as critical_failed,
+               sum(case when not results.success and results.severity <> 'critical' then 1 else 0 end)
+                   as other_failed
+        from quality.expectation_results as results
+        inner join (
+            select stage, max(run_time) as run_time from quality.expectation_results group by stage
+        ) as latest on latest.stage = results.stage and latest.run_time = results.run_time
+        group by results.stage, results.run_id order by results.stage""",
+    **{table: f"select count(*) as n from {table}" for table in TABLES},
+}
+
+
+@dataclass(frozen=True)
+class TopicLag:
+    topic: str
+    end: int | None  # one past the last offset, summed over partitions; None: the broker lacks it
+    stored: int  # offsets the warehouse has committed for this consumer group
+    updated_at: Any  # when the group last committed to the warehouse
+
+    @property
+    def lag(self) -> int | None:
+        return None if self.end is None else max(self.end - self.stored, 0)
+
+
+@dataclass
+class Status:
+    warehouse: str
+    broker: str
+    consumer_group: str
+    broker_problem: str | None = None
+    lags: list[TopicLag] = field(default_factory=list)
+    counts: dict[str, int | None] = field(default_factory=dict)
+    freshness: list[Row] = field(default_factory=list)
+    gates: list[Row] = field(default_factory=list)
+    last_load: Any = None
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def freshness_state(self, latest: Any) -> str:
+        age = self.now - _aware(latest)
+        if age > FRESH_ERROR:
+            return "error"
+        return "warn" if age > FRESH_WARN else "ok"
+
+
+def _aware(moment: Any) -> dt.datetime:
+    """DuckDB hands back naive UTC timestamps, PostgreSQL aware ones: compare them all as UTC."""
+    value: dt.datetime = moment
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
+    """Read the warehouse (read-only) and the broker's partition ends; a broker that is down is reported."""
+    status = Status(
+        warehouse=parse_url(warehouse.url).redacted(),
+        broker=kafka.bootstrap_servers,
+        consumer_group=kafka.consumer_group,
+    )
+    rows = read_queries(warehouse.url, QUERIES, missing_ok=True)
+    status.counts = {table: (int(rows[table][0]["n"]) if rows[table] else None) for table in TABLES}
+    status.freshness = rows["freshness"]
+    status.gates = rows["gates"]
+    loads = [row["last_load"] for row in rows["freshness"] if row["last_load"] is not None]
+    loads += [row["last_quarantined"] for row in rows["quarantine"] if row["last_quarantined"] is not None]
+    status.last_load = max((_aware(moment) for moment in loads), default=None)
+    mine = [row for row in rows["offsets"] if row["consumer_group"] == kafka.consumer_group]
+    wanted = set(department_topics(kafka))
+    if mine and not any(row["topic"] in wanted for row in mine):
+        # `journeys run` gives each embedded broker topics of its own: show the last ones loaded.
+        latest = max(mine, key=lambda row: _aware(row["updated_at"]))["topic"].rsplit(".", 1)[0]
+        wanted = {row["topic"] for row in mine if row["topic"].rsplit(".", 1)[0] == latest}
+    stored: dict[str, int] = defaultdict(int)
+    updated: dict[str, Any] = {}
+    for row in mine:
+        if row["topic"] in wanted:
+            stored[row["topic"]] += int(row["next_offset"])
+            moment = _aware(row["updated_at"])
+            updated[row["topic"]] = max(updated.get(row["topic"], moment), moment)
+    try:
+        admin_client(kafka, attempts=1, timeout_s=2.0).close()
+        ends = log_ends(kafka)
+    except BrokerUnavailable:
+        status.broker_problem = "not reachable"
+        ends = {}
+    by_topic: dict[str, int] = defaultdict(int)
+    for (topic, _), end in ends.items():
+        by_topic[topic] += end
+    for topic in sorted(wanted):
+        status.lags.append(TopicLag(topic, by_topic.get(topic), stored.get(topic, 0), updated.get(topic)))
+    return status
+
+
+def _ago(now: dt.datetime, moment: Any) -> str:
+    if moment is None:
+        return "never"
+    seconds = (now - _aware(moment)).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit} ago"
+    return f"{seconds:.0f} s ago"
+
+
+def render(status: Status) -> Group:
+    """Four small tables, read top to bottom: flow, volume, freshness, quality."""
+    flow = Table(title=f"Kafka → warehouse (group {status.consumer_group})", title_justify="left")
+    flow.add_column("topic")
+    flow.add_column("in Kafka", justify="right")
+    flow.add_column("loaded up to", justify="right")
+    flow.add_column("lag", justify="right")
+    flow.add_column("last commit", justify="right")
+    for lag in status.lags:
+        in_kafka = "?" if lag.end is None else f"{lag.end:,}"
+        behind = "?" if lag.lag is None else f"{lag.lag:,}"
+        colour = "green" if lag.lag == 0 else "yellow"
+        flow.add_row(
+            lag.topic, in_kafka, f"{lag.stored:,}", f"[{colour}]{behind}[/]", _ago(status.now, lag.updated_at)
+        )
+    if not status.lags:
+        flow.add_row("(no topics and no stored offsets yet)", "", "", "", "")
+    broker_line = f"broker {status.broker}: " + (
+        f"[red]{status.broker_problem}[/] (lag unknown)" if status.broker_problem else "[green]reachable[/]"
+    )
+
+    volume = Table(title=f"Warehouse {status.warehouse}", title_justify="left")
+    volume.add_column("table")
+    volume.add_column("rows", justify="right")
+    for table, count in status.counts.items():
+        volume.add_row(table, "[dim]not built yet[/]" if count is None else f"{count:,}")
+    load_line = f"last load: {_ago(status.now, status.last_load)}"
+
+    fresh = Table(title="Source freshness (newest event per department)", title_justify="left")
+    fresh.add_column("department")
+    fresh.add_column("events", justify="right")
+    fresh.add_column("newest event", justify="right")
+    fresh.add_column("state")
+    colours = {"ok": "green", "warn": "yellow", "error": "red"}
+    for row in status.freshness:
+        state = status.freshness_state(row["latest_event"])
+        fresh.add_row(
+            row["department"],
+            f"{int(row['events']):,}",
+            _ago(status.now, row["latest_event"]),
+            f"[{colours[state]}]{state}[/]",
+        )
+    if not status.freshness:
+        fresh.add_row("(no events loaded yet)", "", "", "")
+
+    gates = Table(title="Last quality gates", title_justify="left")
+    gates.add_column("gate")
+    gates.add_column("when", justify="right")
+    gates.add_column("met", justify="right")
+    gates.add_column("result")
+    for row in status.gates:
+        passed = int(row["critical_failed"]) == 0
+        verdict = "[green]passed[/]" if passed else f"[red]FAILED[/] ({row['critical_failed']} critical)"
+        if int(row["other_failed"]):
+            verdict += f", {row['other_failed']} warnings"
+        gates.add_row(
+            row["stage"], _ago(status.now, row["run_time"]), f"{row['met']} of {row['expectations']}", verdict
+        )
+    if not status.gates:
+        gates.add_row("(no gate has run yet)", "", "", "")
+    return Group(broker_line, flow, load_line, volume, fresh, gates)

@@ -1,0 +1,103 @@
+"""The terminal summary at the end of `journeys run`: what a person wants to see first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+from journeys.insights import Insights
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.0%}"
+
+
+def _hours(value: Any) -> str:
+    return "-" if value is None else f"{float(value):,.1f} h"
+
+
+def outcomes_table(insights: Insights) -> Table:
+    counts = insights.outcome_counts()
+    total = sum(counts.values()) or 1
+    table = Table(title=f"Journeys by outcome ({total:,} orders)", title_justify="left")
+    table.add_column("outcome")
+    table.add_column("journeys", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("", min_width=20)
+    for outcome, count in counts.items():
+        bar = "█" * round(30 * count / total)
+        table.add_row(outcome.replace("_", " "), f"{count:,}", f"{count / total:.1%}", bar)
+    return table
+
+
+def scorecard_table(insights: Insights) -> Table:
+    table = Table(title="Department scorecard (whole period)", title_justify="left")
+    for name, justify in (
+        ("department", "left"),
+        ("touchpoints", "right"),
+        ("problems owned", "right"),
+        ("problem rate", "right"),
+        ("CSAT", "right"),
+        ("smooth share", "right"),
+        ("first response", "right"),
+        ("resolution", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in insights["scorecard"]:
+        table.add_row(
+            row["department"],
+            f"{int(row['touchpoints']):,}",
+            f"{int(row['problems_owned']):,}",
+            _pct(row["problem_rate"]),
+            "-" if row["mean_csat"] is None else f"{float(row['mean_csat']):.2f}",
+            _pct(row["smooth_share"]),
+            _hours(row["first_response_hours"]),
+            _hours(row["resolution_hours"]),
+        )
+    return table
+
+
+def handoffs_table(insights: Insights) -> Table:
+    table = Table(title="Slowest hand-offs (median wait)", title_justify="left")
+    table.add_column("from → to")
+    table.add_column("hand-offs", justify="right")
+    table.add_column("p50", justify="right")
+    table.add_column("p90", justify="right")
+    for row in insights.slowest_handoffs(3):
+        table.add_row(
+            f"{row['from_department']} → {row['to_department']}",
+            f"{int(row['handoffs']):,}",
+            _hours(row["p50_latency_hours"]),
+            _hours(row["p90_latency_hours"]),
+        )
+    return table
+
+
+def at_risk_table(insights: Insights) -> Table:
+    customers = insights.customers()
+    at_risk = int(customers.get("at_risk") or 0)
+    total = int(customers.get("customers") or 0)
+    table = Table(
+        title=f"Customers at risk: {at_risk:,} of {total:,} (no check-in since a journey went badly)",
+        title_justify="left",
+    )
+    table.add_column("customer")
+    table.add_column("health", justify="right")
+    table.add_column("last journey")
+    table.add_column("open tickets", justify="right")
+    for row in insights["at_risk"][:5]:
+        table.add_row(
+            str(row["customer_key"]),
+            str(row["health_score"]),
+            str(row["last_journey_outcome"]).replace("_", " "),
+            str(row["open_tickets"]),
+        )
+    return table
+
+
+def run_summary(insights: Insights) -> Group:
+    return Group(
+        outcomes_table(insights), scorecard_table(insights), handoffs_table(insights), at_risk_table(insights)
+    )

@@ -1,0 +1,34 @@
+"""`journeys status` judges freshness as dbt does, and says how long ago things happened."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import yaml
+
+from journeys import status
+from tests.helpers import ROOT
+
+
+def test_freshness_limits_are_the_dbt_source_freshness() -> None:
+    sources = yaml.safe_load((ROOT / "dbt_project/models/staging/_staging__sources.yml").read_text())
+    [raw] = [source for source in sources["sources"] if source["name"] == "raw"]
+    freshness = raw["freshness"]
+    assert freshness["warn_after"] == {"count": status.FRESH_WARN.total_seconds() / 3600, "period": "hour"}
+    assert freshness["error_after"] == {"count": status.FRESH_ERROR.total_seconds() / 3600, "period": "hour"}
+
+
+def test_freshness_state_treats_naive_timestamps_as_utc() -> None:
+    now = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
+    view = status.Status(warehouse="w", broker="b", consumer_group="g", now=now)
+    assert view.freshness_state(dt.datetime(2026, 11, 28, 11)) == "ok"
+    assert view.freshness_state(dt.datetime(2026, 11, 28, 3, tzinfo=dt.UTC)) == "warn"
+    assert view.freshness_state(dt.datetime(2026, 11, 26, 12)) == "error"
+
+
+def test_ago_reads_at_a_glance() -> None:
+    now = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
+    assert status._ago(now, None) == "never"
+    assert status._ago(now, now - dt.timedelta(seconds=12)) == "12 s ago"
+    assert status._ago(now, now - dt.timedelta(minutes=90)) == "1.5 h ago"
+    assert status._ago(now, dt.datetime(2026, 11, 25, 12)) == "3.0 d ago"
