@@ -56,33 +56,48 @@ def print_summary(summary: QuarantineSummary, payloads: bool) -> None:
     if not summary.groups:
         out.print("[green]no records waiting in quarantine[/]" + _replayed_note(summary))
         return
-    table = Table(title=f"{summary.waiting:,} records in quarantine", show_header=True, show_lines=True)
-    table.add_column("reason", overflow="fold", ratio=3)
-    table.add_column("topic")
+    title = f"{_records(summary.waiting)} in quarantine"
+    table = Table(title=title, show_header=True, show_lines=True)
+    table.add_column("reason", overflow="fold", min_width=30, ratio=3)
+    table.add_column("topic", no_wrap=True)
     table.add_column("records", justify="right")
-    table.add_column("first seen")
-    table.add_column("last seen")
-    table.add_column("sample partition:offset")
-    if payloads:
-        table.add_column("payload (start)", overflow="fold", ratio=3)
+    table.add_column("first seen", no_wrap=True)
+    table.add_column("last seen", no_wrap=True)
+    table.add_column("partition:offset", overflow="fold", min_width=10, ratio=1)
     for group in summary.groups:
-        reason = escape(group.kind)
-        if group.example != group.kind:
+        # One record: its own reason says more; several: the rule, then one full example.
+        reason = escape(group.example if group.count == 1 else group.kind)
+        if group.count > 1 and group.example != group.kind:
             reason += f"\n[dim]e.g. {escape(group.example)}[/]"
         row = [
             reason,
             escape(group.topic),
             f"{group.count:,}",
-            f"{group.first_seen:%Y-%m-%d %H:%M:%S}" if group.first_seen else "",
-            f"{group.last_seen:%Y-%m-%d %H:%M:%S}" if group.last_seen else "",
+            f"{group.first_seen:%Y-%m-%d %H:%M}" if group.first_seen else "",
+            f"{group.last_seen:%Y-%m-%d %H:%M}" if group.last_seen else "",
             ", ".join(f"{partition}:{offset}" for partition, offset in group.samples),
         ]
-        if payloads:
-            row.append("\n".join(escape(preview) for preview in group.previews))
         table.add_row(*row)
     out.print(table)
+    if payloads:
+        out.print(previews_table(summary))
     if summary.replayed:
         out.print(_replayed_note(summary).strip())
+
+
+def previews_table(summary: QuarantineSummary) -> Table:
+    table = Table(title="sample payloads (start; emails and phones masked)", show_header=True)
+    table.add_column("topic", no_wrap=True)
+    table.add_column("partition:offset", no_wrap=True)
+    table.add_column("payload", overflow="fold")
+    for group in summary.groups:
+        for (partition, offset), preview in zip(group.samples, group.previews, strict=True):
+            table.add_row(escape(group.topic), f"{partition}:{offset}", escape(preview))
+    return table
+
+
+def _records(count: int) -> str:
+    return f"{count:,} record" + ("" if count == 1 else "s")
 
 
 def _replayed_note(summary: QuarantineSummary) -> str:
@@ -138,7 +153,7 @@ def replay_command(
 def print_replay(result: ReplayResult) -> None:
     verb = "would load" if result.dry_run else "loaded"
     out.print(
-        f"replayed [bold]{result.examined:,}[/] quarantined records: {verb} [bold]{result.loaded:,}[/], "
+        f"replayed [bold]{_records(result.examined)}[/] from quarantine: {verb} [bold]{result.loaded:,}[/], "
         f"{result.already_loaded:,} already loaded, {result.still_quarantined:,} still refused "
         f"({result.reasons_changed:,} with a new reason)"
     )

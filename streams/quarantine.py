@@ -21,7 +21,8 @@ class QuarantineError(Exception):
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-_NUMBER = re.compile(r"\d[\d,.:T+\-]*\d|\d")
+# Standalone numbers, dates and sizes; not the digits of a name such as UTF-8, RFC3339 or v1.
+_NUMBER = re.compile(r"(?<![\w-])(?:\d[\d,.:T+\-]*\d|\d)(?![\w-])")
 _EMAIL = re.compile(r"[^\s\"'@<>(){}\[\],;:]+@[^\s\"'@<>(){}\[\],;:]+")
 _PII_FIELD = re.compile(r'("(?:email|phone)"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
@@ -31,7 +32,7 @@ def reason_kind(reason: str) -> str:
     return _NUMBER.sub("N", _QUOTED.sub("'…'", reason))
 
 
-def masked_preview(payload: bytes | None, width: int = 160) -> str:
+def masked_preview(payload: bytes | None, width: int = 400) -> str:
     """The start of a payload as text, emails and phones masked: previews must not leak PII."""
     if payload is None:
         return "(null)"

@@ -54,7 +54,7 @@ def test_list_then_replay_with_corrections(kafka: KafkaSettings, duckdb_url: str
     assert query(duckdb_url, "select count(*) from raw.touchpoints") == [(2,)]
 
     still = run_journeys("quarantine", "list", env=env)
-    assert "1 records in quarantine" in still.stdout and "1 replayed earlier" in still.stdout
+    assert "1 record in quarantine" in still.stdout and "1 replayed earlier" in still.stdout
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"topic": "x"}\n')
