@@ -16,8 +16,15 @@ from journeys_core.warehouse import WarehouseUrl, connect_duckdb, connect_postgr
 SCHEMA = "quality"
 TABLE = f"{SCHEMA}.expectation_results"
 
+# CREATE SCHEMA needs the database privilege even when the schema exists, which the
+# journeys_transformer role (journeys_core.roles) does not have: PostgreSQL checks first.
+CREATE_SCHEMA = {
+    "duckdb": f"create schema if not exists {SCHEMA};",
+    "postgresql": (
+        f"do $$ begin if to_regnamespace('{SCHEMA}') is null then create schema {SCHEMA}; end if; end $$;"
+    ),
+}
 DDL = f"""
-create schema if not exists {SCHEMA};
 create table if not exists {TABLE} (
     run_id           text not null,
     stage            text not null,
@@ -82,7 +89,7 @@ def write(
         placeholders = ", ".join("?" * len(COLUMNS.split(",")))
         with connect_duckdb(target) as con:
             con.execute("begin")
-            con.execute(DDL)
+            con.execute(CREATE_SCHEMA["duckdb"] + DDL)
             con.executemany(f"insert into {TABLE} ({COLUMNS}) values ({placeholders})", values)
             con.execute("commit")
         return len(values)
@@ -91,7 +98,7 @@ def write(
         with con.cursor() as cur:
             # Two gates starting at once on a new database would race on CREATE SCHEMA.
             cur.execute("select pg_advisory_xact_lock(hashtext('journeys.quality.results'))")
-            cur.execute(DDL)
+            cur.execute(CREATE_SCHEMA["postgresql"] + DDL)
             cur.executemany(f"insert into {TABLE} ({COLUMNS}) values ({placeholders})", values)
         con.commit()
     return len(values)

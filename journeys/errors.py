@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import psycopg
 from pydantic import ValidationError
 
 from expectations.errors import QualityError
 from journeys.transform import TransformError
+from journeys_core.privacy import PrivacyError
 from journeys_core.warehouse import WarehouseError
 from streams.broker import BrokerError
 from streams.consume import DeadLetterError
 from streams.kafka_config import KafkaConfigError
 from streams.produce import PublishError
+from streams.quarantine import QuarantineError
 from streams.topics import BrokerUnavailable
 
 USER_ERRORS: tuple[type[Exception], ...] = (
@@ -23,6 +26,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     TimeoutError,
     TransformError,
     QualityError,
+    PrivacyError,
+    QuarantineError,
 )
 
 
@@ -36,6 +41,7 @@ def settings_message(error: ValidationError) -> str:
         "LoaderSettings": "JOURNEYS_LOADER_",
         "PrivacySettings": "JOURNEYS_",
         "QualitySettings": "JOURNEYS_QUALITY_",
+        "RoleSettings": "JOURNEYS_ROLES_",
     }
     prefix = prefixes.get(config, "JOURNEYS_")
     parts = []
@@ -51,4 +57,12 @@ def describe(error: BaseException) -> str | None:
         return settings_message(error)
     if isinstance(error, USER_ERRORS):
         return str(error)
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        # Least-privilege roles (journeys roles) make this the usual mistake: the wrong login.
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "permission denied"
+        return (
+            f"PostgreSQL refused it ({first}): connect as the role meant for this command "
+            "(journeys_loader ingests, journeys_transformer transforms and checks), or run "
+            "`journeys roles` as an admin first"
+        )
     return None

@@ -82,3 +82,15 @@ def test_roles_command(postgres_url: str, duckdb_url: str) -> None:
         assert role in result.stdout
     refused = run_journeys("roles", env={**os.environ, "JOURNEYS_WAREHOUSE_URL": duckdb_url}, timeout=120)
     assert refused.returncode == 2 and "needs PostgreSQL" in refused.stderr
+
+    # The wrong login is the usual mistake with least privilege: one sentence, not a traceback.
+    analyst = postgres_url.replace("postgres@", "journeys_analyst@", 1)
+    wrong = run_journeys(
+        "quarantine",
+        "replay",
+        env={**env, "JOURNEYS_WAREHOUSE_URL": analyst, "JOURNEYS_PII_KEY": "k"},
+        timeout=120,
+    )
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    said = " ".join(wrong.stderr.split())
+    assert "permission denied" in said and "journeys roles" in said

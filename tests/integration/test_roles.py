@@ -14,9 +14,10 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
+from expectations import store
 from journeys_core.roles import ANALYST, LOADER, TRANSFORMER, ensure_roles
 from journeys_core.settings import KafkaSettings, LoaderSettings, PrivacySettings
-from journeys_core.warehouse import WarehouseError
+from journeys_core.warehouse import WarehouseError, parse_url
 from streams.replay import replay
 from streams.sinks import open_sink
 from tests.events import encode, event, stream
@@ -83,9 +84,11 @@ def test_each_role_does_its_job_and_nothing_more(
     privacy = PrivacySettings(pii_key=SecretStr(TEST_PII_KEY))
     assert replay(loader_url, loader=fixed, privacy=privacy).loaded == 1
 
-    # dbt, logged in as journeys_transformer, builds every model from raw.
+    # dbt, logged in as journeys_transformer, builds every model from raw; the gates' results
+    # table (quality) is created by that role too.
     transformer_url = as_role(postgres_url, TRANSFORMER)
     assert_built(run_dbt(transformer_url, tmp_path, as_of=dt.date(2026, 10, 1)))
+    assert store.write(parse_url(transformer_url), "probe", "raw", dt.datetime.now(dt.UTC), []) == 0
 
     for role in (LOADER, TRANSFORMER, ANALYST):
         url = as_role(postgres_url, role)
