@@ -53,10 +53,18 @@ def tansu_binary() -> str:
 class EmbeddedBroker:
     """Runs Tansu as a child process on a loopback port and creates the topics on start."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1", partitions: int = 3) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        partitions: int = 3,
+        schema_dir: Path | None = None,
+    ) -> None:
         self.host = host
         self.port = port if port is not None else free_port(host)
         self.partitions = partitions
+        # Tansu refuses records of any topic that has a <topic>.json JSON schema here and do not match it.
+        self.schema_dir = schema_dir
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.gettempdir()) / f"journeys-tansu-{self.port}.log"
 
@@ -82,18 +90,22 @@ class EmbeddedBroker:
                 "or choose another with --port"
             )
         listener = f"tcp://{self.host}:{self.port}"
+        command = [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        if self.schema_dir is not None:
+            command += ["--schema-registry", "file://./"]  # Tansu reads file:// paths from its cwd
         with open(self.log_path, "wb") as log_file:
             self.process = subprocess.Popen(
-                [
-                    tansu_binary(),
-                    "broker",
-                    "--listener-url",
-                    listener,
-                    "--advertised-listener-url",
-                    listener,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
+                command,
+                cwd=self.schema_dir,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from kafka import KafkaAdminClient
@@ -11,6 +12,8 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from journeys_core.settings import KafkaSettings
 from streams.contract import DEPARTMENTS
 from streams.kafka_config import client_options
+
+log = logging.getLogger(__name__)
 
 
 class BrokerUnavailable(Exception):
@@ -34,6 +37,14 @@ def admin_client(settings: KafkaSettings, *, attempts: int = 3, timeout_s: float
         except KafkaError:
             if attempt == attempts:
                 break
+            # Said while waiting, so a slow broker start does not look like a hang.
+            log.warning(
+                "Kafka at %s did not answer (attempt %d of %d); retrying in %.1f s",
+                settings.bootstrap_servers,
+                attempt,
+                attempts,
+                delay,
+            )
             time.sleep(delay)
             delay *= 2
     raise BrokerUnavailable(

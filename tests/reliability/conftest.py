@@ -1,0 +1,26 @@
+"""The fault matrix: its marker, and the sizes each scenario runs at (tests/reliability/scale.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.reliability.scale import SCALE, SIZES, Sizes
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here until pyproject.toml lists it (strict markers would refuse it otherwise).
+    config.addinivalue_line("markers", "reliability: the fault matrix (docs/reliability.md)")
+    if SCALE not in SIZES:
+        raise pytest.UsageError(f"JOURNEYS_RELIABILITY_SCALE must be one of {sorted(SIZES)}, not {SCALE!r}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/reliability/" in str(item.fspath):
+            item.add_marker(pytest.mark.reliability)
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def sizes() -> Sizes:
+    return SIZES[SCALE]

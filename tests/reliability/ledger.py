@@ -1,0 +1,65 @@
+"""The one line every fault scenario ends with: produced / loaded / quarantined / lost / duplicated.
+
+Counted from the warehouse against what the test produced, event id by event id and Kafka offset by
+Kafka offset, so a scenario passes only if nothing is missing and nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tests.helpers import query
+
+# When set, each ledger is also appended here as JSON (docs/reliability.md quotes these figures).
+FIGURES_PATH = os.environ.get("JOURNEYS_RELIABILITY_FIGURES")
+
+
+@dataclass(frozen=True)
+class Ledger:
+    scenario: str
+    produced: int  # records published, re-deliveries and malformed ones included
+    loaded: int  # rows in raw.touchpoints
+    quarantined: int  # rows in raw.quarantine
+    lost: int  # expected events or rejected records the warehouse does not hold
+    duplicated: int  # rows beyond one per event id, or per quarantined Kafka offset
+    unexpected: int = 0  # stored event ids that were never produced (not printed: always 0)
+
+    def line(self) -> str:
+        return (
+            f"[{self.scenario}] produced={self.produced:,} loaded={self.loaded:,} "
+            f"quarantined={self.quarantined:,} lost={self.lost:,} duplicated={self.duplicated:,}"
+        )
+
+
+def take(scenario: str, url: str, *, produced: int, event_ids: Collection[str], rejected: int) -> Ledger:
+    """Count what `url` holds against the events (`event_ids`) and malformed records (`rejected`) sent."""
+    stored = [str(event_id) for (event_id,) in query(url, "select event_id from raw.touchpoints")]
+    unique = set(stored)
+    [(quarantined, quarantined_offsets)] = query(
+        url,
+        "select count(*), count(distinct (topic, kafka_partition, kafka_offset)) from raw.quarantine",
+    )
+    expected = set(event_ids)
+    lost = len(expected - unique) + max(0, rejected - int(quarantined_offsets))
+    duplicated = (len(stored) - len(unique)) + (int(quarantined) - int(quarantined_offsets))
+    ledger = Ledger(
+        scenario, produced, len(stored), int(quarantined), lost, duplicated, len(unique - expected)
+    )
+    report(ledger)
+    return ledger
+
+
+def report(ledger: Ledger) -> None:
+    print(ledger.line())
+    if FIGURES_PATH:
+        with Path(FIGURES_PATH).open("a") as figures:
+            figures.write(json.dumps(asdict(ledger)) + "\n")
+
+
+def assert_exact(ledger: Ledger) -> None:
+    """Nothing lost, nothing twice, and nothing stored that was never expected."""
+    assert (ledger.lost, ledger.duplicated, ledger.unexpected) == (0, 0, 0), ledger.line()

@@ -1,0 +1,96 @@
+"""Scenario 1: the loader SIGKILLed again and again, at random points and between the warehouse
+commit and the Kafka offset commit; the warehouse still ends with every event exactly once."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from journeys_core.settings import KafkaSettings
+from tests.helpers import loader_env, publish, query, run_journeys
+from tests.integration.test_postgres_loader import Production, _assert_stored_exactly
+from tests.reliability.ledger import assert_exact, take
+from tests.reliability.scale import Sizes
+
+KILLABLE = Path(__file__).with_name("killable_loader.py")
+
+
+class _Loader:
+    """A killable loader process; `committed` is set once it logs its first committed batch."""
+
+    def __init__(self, nth_commit: int, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(KILLABLE), str(nth_commit)],
+            env={**env, "COLUMNS": "200"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.committed = threading.Event()
+        self.log: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:  # drained to the end, so the pipe never fills
+            self.log.append(line)
+            if "committed batch" in line:
+                self.committed.set()
+
+    def wait(self) -> int:
+        returncode = self.process.wait(timeout=300)
+        self.reader.join(timeout=10)
+        return returncode
+
+
+def test_loader_sigkilled_ten_times_loses_and_doubles_nothing(
+    kafka: KafkaSettings, tmp_path: Path, sizes: Sizes
+) -> None:
+    production = Production(sizes.kill_events, seed=31)
+    publish(kafka, production.records)
+    url = f"duckdb:///{tmp_path}/warehouse.duckdb"
+    env = loader_env(
+        kafka,
+        url,
+        JOURNEYS_LOADER_BATCH_MAX_RECORDS=str(sizes.kill_batch_records),
+        JOURNEYS_KAFKA_SESSION_TIMEOUT_MS=str(sizes.kill_session_timeout_ms),
+        JOURNEYS_KAFKA_HEARTBEAT_INTERVAL_MS="500",
+    )
+    rng = random.Random(1)
+    # Half the kills right after a warehouse commit (the Kafka commit never happens), half from
+    # outside at a random moment: while joining the group, polling, validating or writing.
+    windows = sizes.kills // 2
+    plan = ["after-warehouse-commit"] * windows + ["random"] * (sizes.kills - windows)
+    rng.shuffle(plan)
+    for kill, where in enumerate(plan, 1):
+        if where == "after-warehouse-commit":
+            loader = _Loader(rng.randint(1, 3), env)
+            assert loader.wait() == -signal.SIGKILL, f"kill {kill} did not happen: {loader.log[-5:]}"
+        else:
+            # Once it loads, a random moment within the next two seconds: mid-poll, mid-write...
+            loader = _Loader(0, env)
+            assert loader.committed.wait(timeout=120), f"the loader never committed: {loader.log[-5:]}"
+            time.sleep(rng.uniform(0.0, 2.0))
+            assert loader.process.poll() is None, f"the loader finished before kill {kill}; raise the volume"
+            loader.process.kill()
+            loader.wait()
+        [(stored,)] = query(url, "select count(*) from raw.touchpoints")
+        print(f"kill {kill} ({where}): {stored:,} events stored so far")
+
+    final = run_journeys("ingest", env=env)
+    assert final.returncode == 0, final.stderr
+    ledger = take(
+        "loader SIGKILLed",
+        url,
+        produced=len(production.records),
+        event_ids=production.event_ids,
+        rejected=production.bad,
+    )
+    assert_exact(ledger)
+    _assert_stored_exactly(url, kafka, production)  # and the stored offsets at every partition's end

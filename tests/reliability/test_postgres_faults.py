@@ -1,0 +1,136 @@
+"""Scenario 4: PostgreSQL loses the loader's backend in the middle of COMMIT, and the whole server
+restarts during a run; the loader reconnects, retries, and stores every event once."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from journeys_core.settings import KafkaSettings, LoaderSettings
+from journeys_core.warehouse import parse_url
+from streams.sinks import open_sink
+from tests.helpers import publish
+from tests.integration.test_postgres_loader import Production, _assert_stored_exactly, _wait_for
+from tests.reliability.background import BackgroundLoader
+from tests.reliability.ledger import assert_exact, take
+from tests.reliability.scale import Sizes
+
+SETTINGS = LoaderSettings(idle_seconds=1.0, batch_max_seconds=1.0, batch_max_records=2000)
+COMMIT_KILLS = 3
+
+# Holds every batch transaction inside COMMIT for a moment: a deferred constraint trigger runs at
+# commit time, so a backend seen sleeping in it is mid-commit, its batch written but not durable.
+_SLOW_COMMIT = """
+create function public.slow_commit() returns trigger language plpgsql as $$
+begin
+    if current_setting('journeys.slowed', true) is distinct from 'yes' then
+        perform set_config('journeys.slowed', 'yes', true);
+        perform pg_sleep(0.2);
+    end if;
+    return null;
+end $$;
+create constraint trigger slow_commit after insert or update on raw.ingest_offsets
+    deferrable initially deferred for each row execute function public.slow_commit();
+"""
+
+
+def _setup_raw(url: str) -> None:
+    sink = open_sink(url)
+    sink.setup()
+    sink.close()
+
+
+def test_backend_terminated_mid_commit(kafka: KafkaSettings, postgres_url: str, sizes: Sizes) -> None:
+    production = Production(sizes.postgres_events, seed=61)
+    publish(kafka, production.records)
+    _setup_raw(postgres_url)
+    database = parse_url(postgres_url).conninfo.rsplit("/", 1)[1]
+    killed: list[int] = []
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(_SLOW_COMMIT)
+        loader = BackgroundLoader(kafka, SETTINGS, postgres_url).start()
+        try:
+            while len(killed) < COMMIT_KILLS and loader.thread.is_alive():
+                row = admin.execute(
+                    "select pid, query from pg_stat_activity where datname = %s and "
+                    "pid <> pg_backend_pid() and state = 'active' and wait_event = 'PgSleep'",
+                    [database],
+                ).fetchone()
+                if row is None:
+                    time.sleep(0.02)
+                    continue
+                pid, statement = row
+                assert statement.strip().lower() == "commit", statement  # where the trigger sleeps
+                if admin.execute("select pg_terminate_backend(%s)", [pid]).fetchone() == (True,):
+                    killed.append(pid)
+                    loader.wait_until_stored(loader.stored() + 1, timeout_s=60)  # the retry went through
+            loader.wait_until_stored(len(production.records))
+        finally:
+            loader.stop()
+    assert len(killed) == COMMIT_KILLS, "the loader finished before it could be killed; raise the volume"
+    assert loader.loader.stats.retries >= COMMIT_KILLS
+    ledger = take(
+        "PostgreSQL backend terminated mid-commit",
+        postgres_url,
+        produced=len(production.records),
+        event_ids=production.event_ids,
+        rejected=production.bad,
+    )
+    assert_exact(ledger)
+    _assert_stored_exactly(postgres_url, kafka, production)
+
+
+def _cluster(action: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", action],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _server_up(postgres_server: str) -> bool:
+    try:
+        with psycopg.connect(postgres_server, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture
+def restartable_url(postgres_server: str, postgres_url: str) -> Iterator[str]:
+    """A fresh database on the shared server, which is up again after the test whatever happened
+    (torn down before the database is dropped)."""
+    yield postgres_url
+    if not _server_up(postgres_server):
+        _cluster("start")
+    _wait_for(lambda: _server_up(postgres_server), "PostgreSQL to accept connections again", 60)
+
+
+def test_postgres_restarted_during_a_run(kafka: KafkaSettings, restartable_url: str, sizes: Sizes) -> None:
+    postgres_url = restartable_url
+    production = Production(sizes.postgres_events, seed=62)
+    publish(kafka, production.records)
+    loader = BackgroundLoader(kafka, SETTINGS, postgres_url).start()
+    try:
+        _wait_for(lambda: loader.stored() > 0, "the loader to store its first batch")
+        restarted = _cluster("restart")
+        assert restarted.returncode == 0, restarted.stderr
+        print(f"PostgreSQL restarted after {loader.stored():,} records were stored")
+        loader.wait_until_stored(len(production.records))
+    finally:
+        loader.stop()
+    assert loader.loader.stats.retries >= 1, "the restart did not interrupt the loader"
+    ledger = take(
+        "PostgreSQL restarted",
+        postgres_url,
+        produced=len(production.records),
+        event_ids=production.event_ids,
+        rejected=production.bad,
+    )
+    assert_exact(ledger)
+    _assert_stored_exactly(postgres_url, kafka, production)
