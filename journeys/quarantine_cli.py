@@ -58,11 +58,10 @@ def print_summary(summary: QuarantineSummary, payloads: bool) -> None:
         return
     title = f"{_records(summary.waiting)} in quarantine"
     table = Table(title=title, show_header=True, show_lines=True)
-    table.add_column("reason", overflow="fold", min_width=30, ratio=3)
+    table.add_column("reason", overflow="fold", min_width=28, ratio=3)
     table.add_column("topic", no_wrap=True)
     table.add_column("records", justify="right")
-    table.add_column("first seen", no_wrap=True)
-    table.add_column("last seen", no_wrap=True)
+    table.add_column("first seen\nlast seen", no_wrap=True)
     table.add_column("partition:offset", overflow="fold", min_width=10, ratio=1)
     for group in summary.groups:
         # One record: its own reason says more; several: the rule, then one full example.
@@ -73,8 +72,7 @@ def print_summary(summary: QuarantineSummary, payloads: bool) -> None:
             reason,
             escape(group.topic),
             f"{group.count:,}",
-            f"{group.first_seen:%Y-%m-%d %H:%M}" if group.first_seen else "",
-            f"{group.last_seen:%Y-%m-%d %H:%M}" if group.last_seen else "",
+            "\n".join(f"{seen:%Y-%m-%d %H:%M}" for seen in (group.first_seen, group.last_seen) if seen),
             ", ".join(f"{partition}:{offset}" for partition, offset in group.samples),
         ]
         table.add_row(*row)
