@@ -1,0 +1,121 @@
+"""`journeys run` as a person runs it on a fresh machine: embedded broker, DuckDB, summary, report.
+
+One small run, then a second with another seed on the same warehouse (running it twice must work),
+then `journeys status` and `journeys report`; the report is opened in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from streams.broker import free_port
+from tests.browser import open_report
+from tests.helpers import query, run_journeys
+
+FIGURES = ("outcome-mix", "funnel", "handoffs", "scorecard", "csat", "retention", "paths")
+
+
+@dataclass(frozen=True)
+class Runs:
+    url: str
+    env: dict[str, str]
+    report: Path
+    first: subprocess.CompletedProcess[str]
+    second: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    home = tmp_path_factory.mktemp("run")
+    url = f"duckdb:///{home}/warehouse.duckdb"
+    env = {
+        **os.environ,
+        # Nothing listens there, so `journeys run` starts (and stops) an embedded broker itself.
+        "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "JOURNEYS_WAREHOUSE_URL": url,
+        "JOURNEYS_REPORT_PATH": str(home / "report" / "journeys.html"),
+        "JOURNEYS_LOADER_IDLE_SECONDS": "1.0",
+    }
+    first = run_journeys("run", "--customers", "150", "--days", "45", "--seed", "11", env=env)
+    second = run_journeys("run", "--customers", "80", "--days", "45", "--seed", "12", env=env)
+    yield Runs(url, env, home / "report" / "journeys.html", first, second)
+
+
+def _stage_seconds(stdout: str) -> dict[str, float]:
+    return {
+        name.strip(): float(seconds)
+        for name, seconds in re.findall(
+            r"│ (simulate|ingest|check raw|transform|check marts|report)\s*│.*?│\s+([\d.]+) │", stdout
+        )
+    }
+
+
+def test_run_does_every_stage_and_summarises_what_it_found(runs: Runs) -> None:
+    assert runs.first.returncode == 0, runs.first.stdout + runs.first.stderr
+    assert "started an embedded one" in runs.first.stdout + runs.first.stderr
+    stages = _stage_seconds(runs.first.stdout)
+    assert list(stages) == ["simulate", "ingest", "check raw", "transform", "check marts", "report"]
+    assert "12 of 12 expectations met" in runs.first.stdout
+    assert "29 of 29 expectations met" in runs.first.stdout
+    for heading in ("Journeys by outcome", "Department scorecard", "Slowest hand-offs", "Customers at risk"):
+        assert heading in runs.first.stdout, heading
+    assert f"report: {runs.report}" in runs.first.stdout.replace("\n", "")
+
+
+def test_running_twice_adds_the_second_data_set_and_loses_nothing(runs: Runs) -> None:
+    assert runs.second.returncode == 0, runs.second.stdout + runs.second.stderr
+    loaded = [
+        int(n.replace(",", ""))
+        for n in re.findall(r"│ ingest\s*│ ([\d,]+) loaded", runs.first.stdout + runs.second.stdout)
+    ]
+    quarantined = [
+        int(n.replace(",", ""))
+        for n in re.findall(r"([\d,]+) quarantined", runs.first.stdout + runs.second.stdout)
+    ]
+    [(rows, distinct)] = query(runs.url, "select count(*), count(distinct event_id) from raw.touchpoints")
+    assert rows == distinct == sum(loaded)
+    assert query(runs.url, "select count(*) from raw.quarantine") == [(sum(quarantined),)]
+    # Every loaded event reached the marts, the second run's too (the marts gate checks it as well).
+    assert query(runs.url, "select count(*) from marts.fct_touchpoints") == [(rows,)]
+    [(customers,)] = query(runs.url, "select count(*) from marts.dim_customers")
+    assert customers >= 150
+
+
+def test_status_shows_flow_volume_freshness_and_gates(runs: Runs) -> None:
+    shown = run_journeys("status", env=runs.env)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    text = shown.stdout
+    assert "not reachable (lag unknown)" in text  # the run's embedded broker has stopped
+    assert re.search(r"touchpoints\.run-\d{8}T\d{6}\.sales", text)
+    [(raw_rows,)] = query(runs.url, "select count(*) from raw.touchpoints")
+    assert re.search(rf"raw\.touchpoints\s*│\s*{raw_rows:,}", text)
+    assert re.search(r"sales\s*│\s*[\d,]+\s*│\s*[\d.]+ \w+ ago\s*│\s*(ok|warn|error)", text)
+    assert re.search(r"marts\s*│.*│\s*29 of 29\s*│\s*passed", text)
+    assert re.search(r"raw\s*│.*│\s*12 of 12\s*│\s*passed", text)
+
+
+def test_report_is_self_contained_and_every_chart_draws_in_chromium(runs: Runs, tmp_path: Path) -> None:
+    again = tmp_path / "again.html"
+    written = run_journeys("report", "--output", str(again), env=runs.env)
+    assert written.returncode == 0, written.stdout + written.stderr
+    html = again.read_text()
+    assert html.count("<figure data-chart=") == len(FIGURES)
+    # Offline: nothing is fetched from anywhere, not even a script.
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert "<script" not in html
+    # No raw email or phone reaches the report.
+    assert not re.search(r"[\w.+-]+@[\w-]+\.\w+", html)
+
+    page = open_report(runs.report)
+    assert page.console_errors == []
+    for name in FIGURES:
+        assert page.shapes[name] >= 3, f"chart {name} drew {page.shapes[name]} shapes"
+        assert page.sizes[name][0] > 100 and page.sizes[name][1] > 50, f"chart {name} has no size"
+    assert page.screenshot.stat().st_size > 10_000

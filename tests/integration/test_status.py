@@ -1,0 +1,31 @@
+"""`journeys status` against a live broker: lag is what the loader has not stored yet, on both warehouses."""
+
+from __future__ import annotations
+
+from journeys.status import gather
+from journeys_core.settings import KafkaSettings, LoaderSettings, WarehouseSettings
+from tests.events import stream
+from tests.helpers import load, publish
+
+
+def test_lag_counts_what_is_in_kafka_but_not_in_the_warehouse(
+    kafka: KafkaSettings, loader_settings: LoaderSettings, warehouse_url: str
+) -> None:
+    records = list(stream(300, seed=5))
+    publish(kafka, records)
+    load(kafka, loader_settings, warehouse_url)
+    publish(kafka, records[:40])  # 40 more records, not loaded yet
+
+    status = gather(kafka, WarehouseSettings(url=warehouse_url))
+    assert status.broker_problem is None
+    assert sum(lag.end or 0 for lag in status.lags) == 340
+    assert sum(lag.lag or 0 for lag in status.lags) == 40
+    assert status.counts["raw.touchpoints"] == 300
+    assert status.counts["marts.fct_order_journeys"] is None  # dbt has not run: "not built yet"
+    assert {row["department"] for row in status.freshness} == {"sales", "shipping", "support"}
+    assert status.last_load is not None
+
+    load(kafka, loader_settings, warehouse_url)
+    after = gather(kafka, WarehouseSettings(url=warehouse_url))
+    assert sum(lag.lag or 0 for lag in after.lags) == 0
+    assert after.counts["raw.touchpoints"] == 300  # the same events again: stored once
