@@ -8,6 +8,7 @@ simulator's ground truth.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,20 @@ def test_simulate_ingest_and_transform_build_the_marts(
     report = Path(xcom(transformed, "report"))
     assert report == tmp_path / "report" / "journeys.html"
     assert "<html" in report.read_text(encoding="utf-8").lower()
+
+    # The key reached dbt through the environment at run time only, never the stored task fields.
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rendered = [
+            row.rendered_fields
+            for row in session.query(RenderedTaskInstanceFields).filter_by(
+                dag_id="journey_transform", run_id=transformed.run_id
+            )
+        ]
+    assert len(rendered) == len(transformed.get_task_instances())
+    assert TEST_PII_KEY not in json.dumps(rendered, default=str)
 
     # Nothing new on the topics: the drain is skipped, so it announces no new raw.touchpoints.
     again = dags["journey_ingest"].test()
