@@ -83,6 +83,9 @@ class SimulationConfig:
     days: int = 90
     seed: int = 42
     start: dt.date | None = None
+    # Follow-on data sets of an endless feed (`simulate --follow`): epoch k > 0 draws its own
+    # customers, emails, phones, orders and tickets, which never collide with another epoch's.
+    epoch: int = 0
     # sales
     lead_rate: float = 0.3  # new customers who first appear as a lead
     lead_conversion_rate: float = 0.85  # leads that go on to order
@@ -119,6 +122,8 @@ class SimulationConfig:
             raise ValueError(f"customers must be >= 0, got {self.customers}")
         if self.days < 1:
             raise ValueError(f"days must be >= 1, got {self.days}")
+        if self.epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {self.epoch}")
         for spec in dataclasses.fields(self):
             value = getattr(self, spec.name)
             if spec.name.endswith("_rate") and not 0.0 <= value <= 1.0:
@@ -640,8 +645,9 @@ class _Run:
         self.start_ts = int(start.timestamp())
         self.end_ts = int(end.timestamp())
         self.as_of = end.date()
-        self.rng = _Random(config.seed)
-        self.frng = _Random(f"faults:{config.seed}")
+        # Epoch 0 keeps the plain seed, so a data set does not change when epochs are added.
+        self.rng = _Random(config.seed if config.epoch == 0 else f"{config.seed}:epoch:{config.epoch}")
+        self.frng = _Random(f"faults:{config.seed}" + (f":epoch:{config.epoch}" if config.epoch else ""))
         self.clock = _Clock()
         self.truth = Truth(config=dataclasses.replace(config, start=start.date()))
         self.counts = {"event": 0, "duplicate": 0, "malformed": 0}
@@ -653,8 +659,9 @@ class _Run:
         self.days: list[int] = []
         self.seq = itertools.count()
         self.now = self.start_ts
-        self.order_no = 1_000_000 + self.rng.randrange(1_000_000)
-        self.ticket_no = 100_000 + self.rng.randrange(100_000)
+        # Each epoch numbers its orders and tickets in a block of its own.
+        self.order_no = 10_000_000 * config.epoch + 1_000_000 + self.rng.randrange(1_000_000)
+        self.ticket_no = 1_000_000 * config.epoch + 100_000 + self.rng.randrange(100_000)
         self.encode = msgspec.json.Encoder().encode
         self.ids = _Ids(self.rng)
         self.fids = _Ids(self.frng)
@@ -859,7 +866,7 @@ class _Run:
         day_cum = list(itertools.accumulate(_WEEKDAY_WEIGHTS[_weekday(day)] for day in days))
         used: set[str] = set()
         for index in range(n):
-            cid = f"CUS-{ids[index]}"
+            cid = f"CUS-{ids[index]}" if cfg.epoch == 0 else f"CUS-{cfg.epoch}-{ids[index]}"
             first, last = rng.one(_FIRST_NAMES), rng.one(_LAST_NAMES)
             pattern = rng.randrange(6)
             if pattern == 0:
@@ -875,6 +882,8 @@ class _Run:
             else:
                 local = f"{first}{rng.randrange(60, 100):02d}"
             domain = rng.pick(_DOMAINS, _DOMAIN_CUM)
+            if cfg.epoch:
+                local = f"{local}.e{cfg.epoch}"  # another epoch's people have other addresses
             base = local
             while f"{local}@{domain}" in used:
                 local = f"{base}{rng.randrange(2, 1000)}"
@@ -896,11 +905,13 @@ class _Run:
                 f"  {email}\n",
                 f"{local.capitalize()}@{domain.capitalize()}",
             )
-            if index < capacity:
+            if index < capacity and cfg.epoch == 0:
                 prefix, area = _PHONE_RANGES[numbers[index] // 1000]
                 national = f"{prefix}{numbers[index] % 1000:03d}"
-            else:  # beyond the drama ranges: synthetic mobiles, still unique
+            elif cfg.epoch == 0:  # beyond the drama ranges: synthetic mobiles, still unique
                 national, area = f"79{index:08d}", 4
+            else:  # later epochs: mobiles in a block of their own, 078..., apart from epoch 0's
+                national, area = f"78{(cfg.epoch - 1) * n + index:08d}", 4
             phones = _phone_spellings(national, area)
             self.truth.customers[cid] = {"customer_id": cid, "email": email, "phone": phones[0]}
             customer = _Customer(

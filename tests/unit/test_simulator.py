@@ -542,3 +542,28 @@ def test_department_knobs_change_department_performance() -> None:
 def test_measure_reports_records_and_seconds() -> None:
     count, seconds = simulator.measure(customers=50, days=30)
     assert count > 100 and seconds > 0
+
+
+def test_epochs_of_a_live_feed_never_share_an_identity_order_ticket_or_event() -> None:
+    """`simulate --follow` chains epochs; stitching must not merge people across them."""
+    seen: dict[str, set[str]] = collections.defaultdict(set)
+    for epoch in range(3):
+        truth = Simulation(dataclasses.replace(SMALL, customers=150, epoch=epoch)).truth()
+        identities = {
+            "customer": set(truth.customers),
+            "email": {normalise_email(c["email"]) for c in truth.customers.values()},
+            "phone": {normalise_phone(c["phone"]) for c in truth.customers.values()},
+            "order": set(truth.journeys),
+            "ticket": set(truth.tickets),
+            "event": set(truth.events),
+        }
+        for kind, values in identities.items():
+            assert values, f"epoch {epoch} has no {kind}"
+            assert not values & seen[kind], f"epoch {epoch} re-uses a {kind} of an earlier epoch"
+            seen[kind] |= values
+
+
+def test_epoch_zero_is_the_plain_data_set() -> None:
+    plain = [r.value for r in Simulation(dataclasses.replace(SMALL, customers=40)).records()]
+    explicit = [r.value for r in Simulation(dataclasses.replace(SMALL, customers=40, epoch=0)).records()]
+    assert plain == explicit
