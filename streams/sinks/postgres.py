@@ -72,12 +72,15 @@ class PostgresSink:
             self.connection = connect_postgres(self.target)
 
     def stored_offsets(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        with self.connection.transaction():
-            rows = self.connection.execute(
-                "select topic, kafka_partition, next_offset from raw.ingest_offsets "
-                "where consumer_group = %s",
-                [group],
-            ).fetchall()
+        try:
+            with self.connection.transaction():
+                rows = self.connection.execute(
+                    "select topic, kafka_partition, next_offset from raw.ingest_offsets "
+                    "where consumer_group = %s",
+                    [group],
+                ).fetchall()
+        except psycopg.OperationalError as error:  # a lost connection: reconnect and read again
+            raise TransientWarehouseError(str(error).strip()) from error
         wanted = set(partitions)
         return {(t, p): n for t, p, n in rows if (t, p) in wanted}
 

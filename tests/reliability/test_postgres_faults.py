@@ -9,10 +9,13 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from kafka import KafkaConsumer
 
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from journeys_core.warehouse import parse_url
+from streams.kafka_config import client_options
 from streams.sinks import open_sink
+from streams.topics import department_topics
 from tests.helpers import publish
 from tests.integration.test_postgres_loader import Production, _assert_stored_exactly, _wait_for
 from tests.reliability.background import BackgroundLoader
@@ -82,6 +85,47 @@ def test_backend_terminated_mid_commit(kafka: KafkaSettings, postgres_url: str, 
     )
     assert_exact(ledger)
     _assert_stored_exactly(postgres_url, kafka, production)
+
+
+def test_connection_lost_while_idle_then_a_rebalance(kafka: KafkaSettings, postgres_url: str) -> None:
+    """The loader's connection dies while it waits for events (a restart at night), and the next
+    thing that needs the warehouse is a rebalance reading the stored offsets, not a write.
+
+    This caught a crash: reading the stored offsets let psycopg's error escape instead of
+    reconnecting, so a `--follow` loader died on the first rebalance after a server restart.
+    """
+    first, second = Production(3000, seed=63), Production(3000, seed=64)
+    publish(kafka, first.records)
+    loader = BackgroundLoader(kafka, SETTINGS, postgres_url).start()
+    database = parse_url(postgres_url).conninfo.rsplit("/", 1)[1]
+    try:
+        loader.wait_until_stored(len(first.records), timeout_s=120)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            terminated = admin.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity "
+                "where datname = %s and pid <> pg_backend_pid()",
+                [database],
+            ).fetchall()
+        assert terminated == [(True,)]  # the loader's one connection, idle
+        # A second member joins and leaves: two rebalances, each re-reading the stored offsets.
+        member = KafkaConsumer(
+            **client_options(kafka), group_id=kafka.consumer_group, enable_auto_commit=False
+        )
+        member.subscribe(department_topics(kafka))
+        _wait_for(lambda: bool(member.poll(timeout_ms=200) or member.assignment()), "the join", 60)
+        member.close(autocommit=False)
+        publish(kafka, second.records)
+        loader.wait_until_stored(len(first.records) + len(second.records), timeout_s=120)
+    finally:
+        loader.stop()
+    ledger = take(
+        "PostgreSQL connection lost while idle, then a rebalance",
+        postgres_url,
+        produced=len(first.records) + len(second.records),
+        event_ids=first.event_ids | second.event_ids,
+        rejected=first.bad + second.bad,
+    )
+    assert_exact(ledger)
 
 
 def _cluster(action: str) -> subprocess.CompletedProcess[str]:
