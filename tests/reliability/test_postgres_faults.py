@@ -3,6 +3,7 @@ restarts during a run; the loader reconnects, retries, and stores every event on
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -128,9 +129,15 @@ def test_connection_lost_while_idle_then_a_rebalance(kafka: KafkaSettings, postg
     assert_exact(ledger)
 
 
+# The cluster behind JOURNEYS_TEST_POSTGRES_URL, as "version/name"; while others share the main
+# cluster, point both at a cluster of your own (docs/reliability.md).
+CLUSTER = os.environ.get("JOURNEYS_RELIABILITY_PG_CLUSTER", "15/main")
+
+
 def _cluster(action: str) -> subprocess.CompletedProcess[str]:
+    version, name = CLUSTER.split("/")
     return subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", action],
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, action],
         capture_output=True,
         text=True,
         timeout=120,
