@@ -74,15 +74,16 @@ def reading(url: str) -> Iterator[tuple[WarehouseUrl, Any]]:
                 f"the DuckDB warehouse {target.path} does not exist: load events first with `journeys ingest`"
             )
         with connect_duckdb(target, read_only=True) as duck:
-            _require_quarantine(target, duck)
+            require_quarantine(target, duck)
             yield target, duck
         return
     with connect_postgres(target, autocommit=True) as pg:
-        _require_quarantine(target, pg)
+        require_quarantine(target, pg)
         yield target, pg
 
 
-def _require_quarantine(target: WarehouseUrl, con: Any) -> None:
+def require_quarantine(target: WarehouseUrl, con: Any) -> None:
+    """Stop, in one sentence, when nothing was ever loaded into this warehouse."""
     row = con.execute(
         "select count(*) from information_schema.tables "
         "where table_schema = 'raw' and table_name = 'quarantine'"

@@ -27,7 +27,7 @@ from journeys_core.warehouse import (
     raw_ddl,
 )
 from streams.contract import Rejection, decode
-from streams.quarantine import QuarantineError, filters
+from streams.quarantine import QuarantineError, filters, require_quarantine
 from streams.sinks.base import TOUCHPOINT_SCHEMA, Batch
 
 Key = tuple[str, int, int]  # topic, partition, offset
@@ -246,6 +246,7 @@ def _replay_duckdb(
             f"the DuckDB warehouse {target.path} does not exist: load events first with `journeys ingest`"
         )
     with connect_duckdb(target, memory_limit=loader.duckdb_memory_limit) as con:
+        require_quarantine(target, con)
         con.execute(raw_ddl("duckdb"))  # adds the replay columns to older warehouses
         where, params = filters(target, reason, topic)
         con.begin()
@@ -321,6 +322,7 @@ def _replay_postgres(
     now: dt.datetime,
 ) -> ReplayResult:
     with connect_postgres(target) as con:
+        require_quarantine(target, con)
         with con.transaction():
             con.execute("select pg_advisory_xact_lock(hashtext('journeys raw ddl'))")
             con.execute(raw_ddl("postgresql"))  # adds the replay columns to older warehouses

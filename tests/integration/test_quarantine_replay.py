@@ -180,3 +180,12 @@ def test_reason_kinds_and_masked_previews() -> None:
         b'{"customer": {"email": "ann@example.com", "phone": "+44 20 7946 0123"}, "note": "bob@example.org"}'
     )
     assert "example" not in preview and "7946" not in preview
+
+
+def test_a_warehouse_without_quarantine_says_to_ingest_first(warehouse_url: str) -> None:
+    if warehouse_url.startswith("duckdb"):
+        connect_duckdb(parse_url(warehouse_url)).close()  # the file exists, the table does not
+    with pytest.raises(QuarantineError, match="journeys ingest"):
+        summarise(warehouse_url)
+    with pytest.raises(QuarantineError, match="journeys ingest"):
+        replay(warehouse_url, privacy=PRIVACY)
