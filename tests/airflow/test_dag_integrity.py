@@ -75,6 +75,7 @@ def test_no_secret_is_stored_with_the_serialized_dags(
 
     password, key = "pw-never-stored-8d1f", "pii-key-never-stored-41c9"
     monkeypatch.setenv("JOURNEYS_WAREHOUSE_URL", f"postgresql://journeys:{password}@db:5432/journeys")
+    monkeypatch.setenv("JOURNEYS_AIRFLOW_LOADER_WAREHOUSE_URL", f"postgresql://loader:{password}@db/journeys")
     monkeypatch.setenv("JOURNEYS_PII_KEY", key)
     bag = parse(ROOT / "dags")
     assert not bag.import_errors, bag.import_errors

@@ -1,5 +1,7 @@
 """The DAGs run end to end with `dag.test()`: simulator -> ingest -> transform, on each warehouse.
 
+On PostgreSQL the tasks log in as the roles `journeys roles` creates, as in docker-compose.yml.
+
 The real embedded broker, the real warehouse, real dbt through cosmos and real GX; each run is a
 small simulated data set (300 customers over 30 days), and the marts are checked against the
 simulator's ground truth.
@@ -14,12 +16,19 @@ from typing import Any
 
 import pytest
 
+from journeys_core.roles import LOADER, TRANSFORMER, ensure_roles
 from journeys_core.settings import KafkaSettings
 from streams.simulator import Simulation, SimulationConfig
 from tests.helpers import ROOT, query
 from tests.marts import MARTS, TEST_PII_KEY
 
 CUSTOMERS, DAYS, SEED = 300, 30, 11
+
+
+def as_role(url: str, role: str) -> str:
+    """The same database, logged in as `role` (trust authentication on 127.0.0.1, as in CI)."""
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{role}@{rest.split('@', 1)[1]}"
 
 
 def dags_for(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -50,12 +59,20 @@ def test_simulate_ingest_and_transform_build_the_marts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)  # whatever a task writes relative to its working directory
+    urls = {"JOURNEYS_WAREHOUSE_URL": warehouse_url}
+    if warehouse_url.startswith("postgresql"):
+        # As docker-compose runs it: dbt and the gates as the transformer, the drain as the loader.
+        ensure_roles(warehouse_url)
+        urls = {
+            "JOURNEYS_WAREHOUSE_URL": as_role(warehouse_url, TRANSFORMER),
+            "JOURNEYS_AIRFLOW_LOADER_WAREHOUSE_URL": as_role(warehouse_url, LOADER),
+        }
     dags = dags_for(
         {
             "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
             "JOURNEYS_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
             "JOURNEYS_KAFKA_CONSUMER_GROUP": kafka.consumer_group,
-            "JOURNEYS_WAREHOUSE_URL": warehouse_url,
+            **urls,
             "JOURNEYS_PII_KEY": TEST_PII_KEY,
             "JOURNEYS_LOADER_IDLE_SECONDS": "1.0",
             "JOURNEYS_QUALITY_OUTPUT_DIR": str(tmp_path / "quality"),
