@@ -19,7 +19,11 @@ from rich.table import Table
 
 from expectations.results import CheckResult, ExpectationOutcome, Stage
 from journeys import pipeline
+from journeys import status as status_view
 from journeys.errors import describe
+from journeys.quarantine_cli import quarantine_app
+from journeys.roles_cli import roles
+from journeys.summary import run_summary
 from journeys.transform import transform as run_dbt
 from journeys_core.settings import (
     KafkaSettings,
@@ -45,6 +49,8 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 out = Console()
+app.add_typer(quarantine_app)
+app.command()(roles)
 
 
 @app.callback()
@@ -57,7 +63,7 @@ def _setup(
         handlers=[RichHandler(console=console, show_path=False)],
     )
     if not verbose:
-        logging.getLogger("kafka").setLevel(logging.ERROR)
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)  # our own messages say what failed
 
 
 @app.command()
@@ -105,14 +111,23 @@ def simulate(
     truth: Annotated[
         Path | None, typer.Option(help="Write the true customer and outcome of everything here.")
     ] = None,
-    follow: Annotated[bool, typer.Option(help="Keep publishing, paced by --rate.")] = False,
-    rate: Annotated[float, typer.Option(help="Events per second with --follow.")] = 200.0,
+    follow: Annotated[
+        bool,
+        typer.Option(help="A live feed: paced by --rate, data set after data set, until Ctrl-C or SIGTERM."),
+    ] = False,
+    rate: Annotated[float, typer.Option(min=0.1, help="Records per second with --follow.")] = 200.0,
 ) -> None:
     """Publish realistic, seeded journeys for all three departments.
 
     Faults are injected on purpose (duplicates, late and out-of-order arrival, malformed records)
-    so the loader's quarantine and exactly-once handling have something to do.
+    so the loader's quarantine and exactly-once handling have something to do. With --follow, when
+    a data set ends the next begins: new customers (never sharing an id, email, phone, order or
+    ticket with earlier ones) whose history ends now, so the loader always has work.
     """
+    if follow and truth is not None:
+        raise typer.BadParameter("a live feed has no final ground truth: drop --truth or --follow")
+    if follow:
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     settings = KafkaSettings()
     config = pipeline.simulation_config(customers, days, seed, start.date() if start else None)
     console.print(
@@ -328,27 +343,79 @@ def _examples(outcome: ExpectationOutcome) -> str:
 
 @app.command()
 def run(
-    customers: Annotated[int, typer.Option(help="How many customers to simulate.")] = 2000,
-    days: Annotated[int, typer.Option(help="How many days of history.")] = 90,
+    customers: Annotated[int, typer.Option(help="How many customers to simulate.")] = 3000,
+    days: Annotated[int, typer.Option(help="How many days of history, ending today.")] = 90,
     seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 42,
+    warehouse: Annotated[
+        str | None,
+        typer.Option(help="Warehouse URL, e.g. postgresql://me@host/db [default: JOURNEYS_WAREHOUSE_URL]."),
+    ] = None,
+    report_path: Annotated[
+        Path | None,
+        typer.Option("--report", help="Where to write the HTML report [default: JOURNEYS_REPORT_PATH]."),
+    ] = None,
 ) -> None:
-    """Do the whole job on embedded defaults: simulate, ingest, check raw, dbt, check marts.
+    """Do the whole job on embedded defaults: simulate, ingest, check raw, dbt, check marts, report.
 
     Starts an embedded broker when none answers at JOURNEYS_KAFKA_BOOTSTRAP_SERVERS, and stops
     it at the end. A failed critical raw expectation stops the run before dbt; exits 1 then, or
-    when dbt or the marts gate fails. (The report joins this command when it lands.)
+    when dbt or the marts gate fails. Ends with a summary and the path of the HTML report.
+    Running it again with the same seed loads nothing twice: every event is stored once.
     """
-    result = pipeline.run(customers=customers, days=days, seed=seed, console=console)
-    table = Table(title="journeys run", show_header=True)
+    settings = WarehouseSettings(url=warehouse) if warehouse else WarehouseSettings()
+    result = pipeline.run(
+        customers=customers,
+        days=days,
+        seed=seed,
+        console=console,
+        warehouse=settings,
+        report_path=report_path,
+    )
+    table = Table(title="journeys run", show_header=True, title_justify="left")
     table.add_column("stage")
     table.add_column("result")
     table.add_column("seconds", justify="right")
     for stage in result.stages:
-        table.add_row(stage.name, stage.summary, f"{stage.seconds:.1f}")
+        table.add_row(stage.name, escape(stage.summary), f"{stage.seconds:.1f}")
+    table.add_row("[bold]total[/]", "", f"[bold]{sum(stage.seconds for stage in result.stages):.1f}[/]")
     out.print(table)
     if result.problem:
         out.print(f"[red]stopped:[/] {escape(result.problem)}")
         raise typer.Exit(1)
+    if result.insights is not None:
+        out.print(run_summary(result.insights))
+    if result.report_path is not None:
+        out.print(
+            f"report: [bold]{escape(str(result.report_path))}[/] (open it in a browser; it works offline)"
+        )
+
+
+@app.command()
+def report(
+    path: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write it [default: JOURNEYS_REPORT_PATH].")
+    ] = None,
+) -> None:
+    """Write the HTML journey report from the marts: one self-contained file that works offline.
+
+    Charts: outcome mix per week, the stage funnel with time to each stage, hand-offs between
+    departments, the department scorecard, CSAT by outcome and owner, cohort retention and the
+    top journey paths, each with a line on what it shows. Run `journeys transform` first.
+    """
+    written = pipeline.write_report(WarehouseSettings(), path)
+    out.print(f"report written to [bold]{escape(str(written))}[/]")
+
+
+@app.command()
+def status() -> None:
+    """Show at a glance whether data flows and is good: lag, last load, rows, freshness, gates.
+
+    Lag compares what the broker holds with the offsets the warehouse has stored for the
+    consumer group (JOURNEYS_KAFKA_CONSUMER_GROUP, or the group that loaded last). Freshness
+    warns after 6 hours without a new event and errs after 24, like the dbt source freshness.
+    Reads the warehouse read-only, so it is safe while other stages run on PostgreSQL.
+    """
+    out.print(status_view.render(status_view.gather(KafkaSettings(), WarehouseSettings())))
 
 
 def main() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import itertools
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,20 +16,26 @@ from pathlib import Path
 from rich.console import Console
 
 from expectations.results import CheckResult, Stage
+from journeys import report as report_page
 from journeys import transform as transform_stage
+from journeys.insights import Insights, read_insights
 from journeys.progress import counter_progress
+from journeys_core.privacy import refuse_development_key
 from journeys_core.settings import (
     KafkaSettings,
     LoaderSettings,
     PrivacySettings,
     QualitySettings,
+    ReportSettings,
     WarehouseSettings,
 )
+from journeys_core.warehouse import parse_url, read_queries
 from streams.broker import EmbeddedBroker, port_is_open
 from streams.consume import Loader, LoadStats
 from streams.produce import Publisher
 from streams.simulator import Simulation, SimulationConfig, write_truth
 from streams.sinks import open_sink
+from streams.topics import ensure_topics
 
 
 @dataclass(frozen=True)
@@ -64,22 +73,42 @@ def simulate(
     truth_path: Path | None = None,
     follow: bool = False,
     rate: float = 200.0,
+    max_epochs: int | None = None,
     console: Console | None = None,
 ) -> SimulateResult:
-    """Publish a simulated data set; with `follow`, paced at `rate` events per second."""
+    """Publish a simulated data set.
+
+    With `follow` it is a live feed: records are paced at `rate` per second and, when a data set
+    ends, the next epoch begins (new customers, whose history ends now) until Ctrl-C or SIGTERM,
+    or after `max_epochs` data sets. Epochs never share a customer, email, phone, order or ticket.
+    """
+    if follow and truth_path is not None:
+        raise ValueError("a live feed (--follow) has no final ground truth: drop --truth or --follow")
     started = time.monotonic()
-    simulation = Simulation(config)
     publisher = Publisher(kafka)
     counts = {"event": 0, "duplicate": 0, "malformed": 0}
+    published = 0
+    simulation = Simulation(config)
     with counter_progress(console or Console(stderr=True), "simulating") as progress:
-        for index, record in enumerate(simulation.records(), start=1):
-            publisher.publish(record.department, record.key, record.value)
-            counts[record.kind] += 1
-            if follow:
-                time.sleep(max(0.0, started + index / rate - time.monotonic()))
-            if index % 10000 == 0:
-                progress.show(f"{index:,} records published")
-    publisher.close()
+        try:
+            for epoch in itertools.count():
+                if epoch:
+                    # The next data set's window ends today, as the first one's does by default.
+                    simulation = Simulation(dataclasses.replace(config, epoch=epoch, start=None))
+                for record in simulation.records():
+                    publisher.publish(record.department, record.key, record.value)
+                    counts[record.kind] += 1
+                    published += 1
+                    if follow:
+                        time.sleep(max(0.0, started + published / rate - time.monotonic()))
+                    if published % 10000 == 0 or (follow and published % max(1, int(rate)) == 0):
+                        progress.show(f"{published:,} records published (data set {epoch + 1})")
+                if not follow or (max_epochs is not None and epoch + 1 >= max_epochs):
+                    break
+        except KeyboardInterrupt:
+            pass  # the feed ends here; what was sent is flushed below
+        finally:
+            publisher.close()
     if truth_path is not None:
         write_truth(truth_path, simulation.truth())
     return SimulateResult(
@@ -97,19 +126,47 @@ def ingest(
     warehouse: WarehouseSettings,
     *,
     follow: bool = False,
+    max_seconds: float | None = None,
     console: Console | None = None,
+    privacy: PrivacySettings | None = None,
 ) -> LoadStats:
-    """Run one loader until caught up (or until SIGTERM with `follow`)."""
+    """Run one loader until caught up (or until SIGTERM with `follow`).
+
+    `max_seconds` bounds the run (the ingest DAG's drain): then the current batch is committed and
+    the loader returns, whether or not it caught up.
+    """
+    refuse_development_key(parse_url(warehouse.url), privacy or PrivacySettings(), "ingest")
     sink = open_sink(warehouse.url, duckdb_memory_limit=loader_settings.duckdb_memory_limit)
     with counter_progress(console or Console(stderr=True), "ingesting") as progress:
         loader = Loader(kafka, loader_settings, sink, on_batch=progress.update_stats)
-        previous = signal.signal(signal.SIGTERM, lambda *_: loader.request_stop())
+        # Signal handlers can only be set from the main thread (Airflow may run tasks elsewhere).
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, lambda *_: loader.request_stop()) if main_thread else None
+        timer = threading.Timer(max_seconds, loader.request_stop) if max_seconds is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             return loader.run(follow=follow)
         except KeyboardInterrupt:
             return loader.stats
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if timer is not None:
+                timer.cancel()
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def raw_watermark(warehouse: WarehouseSettings) -> str | None:
+    """When raw.touchpoints last received a row, whoever loaded it; None while it is empty.
+
+    The ingest DAG announces new raw data by it, so rows a `journeys ingest --follow` loader
+    landed between two drains also start journey_transform.
+    """
+    query = {"last": "select max(loaded_at) as last_loaded from raw.touchpoints"}
+    rows = read_queries(warehouse.url, query, missing_ok=True)["last"]
+    last = rows[0]["last_loaded"] if rows else None
+    return None if last is None else str(last)
 
 
 @contextmanager
@@ -124,7 +181,14 @@ def reachable_broker(kafka: KafkaSettings, console: Console) -> Iterator[KafkaSe
         console.print(
             f"no broker at {kafka.bootstrap_servers}: started an embedded one on {broker.bootstrap_servers}"
         )
-        yield broker.settings(kafka)
+        # A new embedded broker starts every topic at offset 0, but the warehouse remembers offsets
+        # (loader) and staged positions (dbt) of earlier runs: topics of its own never collide.
+        started = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        settings = broker.settings(kafka).model_copy(
+            update={"topic_prefix": f"{kafka.topic_prefix}.run-{started}"}
+        )
+        ensure_topics(settings)
+        yield settings
 
 
 def check(
@@ -163,6 +227,7 @@ def gated_transform(
     quality: QualitySettings | None = None,
     as_of: dt.date | None = None,
     result: RunResult | None = None,
+    console: Console | None = None,
 ) -> RunResult:
     """check raw -> dbt build -> check marts, stopping at the first failure.
 
@@ -170,8 +235,10 @@ def gated_transform(
     marts; `result.problem` names what failed. `journeys run` and the transform DAG call this.
     """
     result = result if result is not None else RunResult()
+    console = console or Console(stderr=True)
     started = time.monotonic()
-    raw = check("raw", warehouse, quality=quality)
+    with counter_progress(console, "check raw"):
+        raw = check("raw", warehouse, quality=quality)
     _gate_stage(result, raw, time.monotonic() - started)
     if not raw.passed:
         names = ", ".join(o.name for o in raw.critical_failures)
@@ -179,13 +246,15 @@ def gated_transform(
         return result
     # Hook for later stages: the transform stage is looked up at call time, so it can be swapped.
     started = time.monotonic()
-    summary = transform_stage.transform(warehouse, privacy or PrivacySettings(), as_of=as_of)
+    with counter_progress(console, "dbt build"):
+        summary = transform_stage.transform(warehouse, privacy or PrivacySettings(), as_of=as_of)
     result.stages.append(StageResult("transform", summary.headline(), time.monotonic() - started))
     if not summary.success:
         result.problem = f"dbt build failed (see `journeys transform`; log {summary.log_path})"
         return result
     started = time.monotonic()
-    marts = check("marts", warehouse, quality=quality)
+    with counter_progress(console, "check marts"):
+        marts = check("marts", warehouse, quality=quality)
     _gate_stage(result, marts, time.monotonic() - started)
     if not marts.passed:
         names = ", ".join(o.name for o in marts.critical_failures)
@@ -193,9 +262,34 @@ def gated_transform(
     return result
 
 
-def run(*, customers: int, days: int, seed: int, console: Console) -> RunResult:
-    """The whole job on embedded defaults: simulate, ingest until caught up, then the gated transform."""
-    result = RunResult()
+def write_report(warehouse: WarehouseSettings, path: Path | None = None) -> Path:
+    """Write the HTML journey report from the marts; returns where it went."""
+    target = path or ReportSettings().path
+    return report_page.write_report(
+        read_insights(warehouse.url), target, source=parse_url(warehouse.url).redacted()
+    )
+
+
+@dataclass
+class JourneysRun(RunResult):
+    """A whole `journeys run`: its stages, and what the marts say when they were built."""
+
+    insights: Insights | None = None
+    report_path: Path | None = None
+
+
+def run(
+    *,
+    customers: int,
+    days: int,
+    seed: int,
+    console: Console,
+    warehouse: WarehouseSettings | None = None,
+    report_path: Path | None = None,
+) -> JourneysRun:
+    """The whole job on embedded defaults: simulate, ingest, the gated transform, then the report."""
+    warehouse = warehouse or WarehouseSettings()
+    result = JourneysRun()
     with reachable_broker(KafkaSettings(), console) as kafka:
         started = time.monotonic()
         simulated = simulate(kafka, simulation_config(customers, days, seed), console=console)
@@ -208,7 +302,7 @@ def run(*, customers: int, days: int, seed: int, console: Console) -> RunResult:
             )
         )
         started = time.monotonic()
-        stats = ingest(kafka, LoaderSettings(), WarehouseSettings(), console=console)
+        stats = ingest(kafka, LoaderSettings(), warehouse, console=console)
         result.stages.append(
             StageResult(
                 "ingest",
@@ -218,4 +312,13 @@ def run(*, customers: int, days: int, seed: int, console: Console) -> RunResult:
             )
         )
     # The broker is stopped by now: check raw -> dbt -> check marts on what was loaded.
-    return gated_transform(WarehouseSettings(), result=result)
+    gated_transform(warehouse, result=result, console=console)
+    if result.problem is None:
+        started = time.monotonic()
+        result.insights = read_insights(warehouse.url)
+        target = report_path or ReportSettings().path
+        result.report_path = report_page.write_report(
+            result.insights, target, source=parse_url(warehouse.url).redacted()
+        )
+        result.stages.append(StageResult("report", str(result.report_path), time.monotonic() - started))
+    return result

@@ -48,6 +48,8 @@ QUERIES = {
         ) as latest on latest.stage = results.stage and latest.run_time = results.run_time
         group by results.stage, results.run_id order by results.stage""",
     **{table: f"select count(*) as n from {table}" for table in TABLES},
+    # Records `journeys quarantine replay` has since loaded are not waiting any more.
+    "raw.quarantine": "select count(*) as n from raw.quarantine where replayed_at is null",
 }
 
 
@@ -165,7 +167,8 @@ def render(status: Status) -> Group:
     volume.add_column("table")
     volume.add_column("rows", justify="right")
     for table, count in status.counts.items():
-        volume.add_row(table, "[dim]not built yet[/]" if count is None else f"{count:,}")
+        name = f"{table} (waiting)" if table == "raw.quarantine" else table
+        volume.add_row(name, "[dim]not built yet[/]" if count is None else f"{count:,}")
     load_line = f"last load: {_ago(status.now, status.last_load)}"
 
     fresh = Table(title="Source freshness (newest event per department)", title_justify="left")

@@ -33,16 +33,21 @@ def outcomes_table(insights: Insights) -> Table:
 
 
 def scorecard_table(insights: Insights) -> Table:
-    table = Table(title="Department scorecard (whole period)", title_justify="left")
+    table = Table(
+        title="Department scorecard (whole period)",
+        caption="rate: problems caused per order touched; reply, resolved: median",
+        title_justify="left",
+        caption_justify="left",
+    )
     for name, justify in (
         ("department", "left"),
-        ("touchpoints", "right"),
-        ("problems owned", "right"),
-        ("problem rate", "right"),
+        ("events", "right"),
+        ("problems", "right"),
+        ("rate", "right"),
         ("CSAT", "right"),
-        ("smooth share", "right"),
-        ("first response", "right"),
-        ("resolution", "right"),
+        ("smooth", "right"),
+        ("1st reply", "right"),
+        ("resolved", "right"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in insights["scorecard"]:
@@ -80,8 +85,10 @@ def at_risk_table(insights: Insights) -> Table:
     at_risk = int(customers.get("at_risk") or 0)
     total = int(customers.get("customers") or 0)
     table = Table(
-        title=f"Customers at risk: {at_risk:,} of {total:,} (no check-in since a journey went badly)",
+        title=f"Customers at risk: {at_risk:,} of {total:,}",
+        caption="no check-in since a journey went badly",
         title_justify="left",
+        caption_justify="left",
     )
     table.add_column("customer")
     table.add_column("health", justify="right")

@@ -112,6 +112,16 @@ class PrivacySettings(BaseSettings):
         return self.pii_key.get_secret_value() == DEVELOPMENT_PII_KEY
 
 
+class RoleSettings(BaseSettings):
+    """Passwords `journeys roles` gives the PostgreSQL roles (`JOURNEYS_ROLES_*`); unset: none is set."""
+
+    model_config = _config("JOURNEYS_ROLES_")
+
+    loader_password: SecretStr | None = Field(None, description="JOURNEYS_ROLES_LOADER_PASSWORD")
+    transformer_password: SecretStr | None = Field(None, description="JOURNEYS_ROLES_TRANSFORMER_PASSWORD")
+    analyst_password: SecretStr | None = Field(None, description="JOURNEYS_ROLES_ANALYST_PASSWORD")
+
+
 Severity = Literal["critical", "warning", "info"]
 
 
@@ -145,4 +155,39 @@ class QualitySettings(BaseSettings):
             "JOURNEYS_QUALITY_OUTPUT_DIR: Data Docs (data_docs/) and validation results (validations/) "
             "[default: expectations/uncommitted]"
         ),
+    )
+
+
+class AirflowSettings(BaseSettings):
+    """How the Airflow DAGs schedule and bound the pipeline (`JOURNEYS_AIRFLOW_*`), read at parse time."""
+
+    model_config = _config("JOURNEYS_AIRFLOW_")
+
+    ingest_schedule: str = Field(
+        "*/5 * * * *",
+        description="JOURNEYS_AIRFLOW_INGEST_SCHEDULE: cron expression or preset (@hourly) of journey_ingest",
+    )
+    ingest_max_seconds: float = Field(
+        240.0,
+        gt=0,
+        description="JOURNEYS_AIRFLOW_INGEST_MAX_SECONDS: each drain commits and stops after this long",
+    )
+    retries: int = Field(2, ge=0, description="JOURNEYS_AIRFLOW_RETRIES: retries of every task")
+    loader_warehouse_url: str | None = Field(
+        None,
+        description=(
+            "JOURNEYS_AIRFLOW_LOADER_WAREHOUSE_URL: the warehouse as journey_ingest writes it, when the "
+            "loader has a PostgreSQL role of its own [default: JOURNEYS_WAREHOUSE_URL]"
+        ),
+    )
+
+
+class ReportSettings(BaseSettings):
+    """Where `journeys run` and `journeys report` write the HTML report (`JOURNEYS_REPORT_*`)."""
+
+    model_config = _config("JOURNEYS_REPORT_")
+
+    path: Path = Field(
+        Path("reports/journeys.html"),
+        description="JOURNEYS_REPORT_PATH: the self-contained HTML report (opens offline in any browser)",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -111,7 +112,7 @@ def connect_postgres(target: WarehouseUrl, **kwargs: Any) -> psycopg.Connection[
 
 # One raw schema for both warehouses; the few type names that differ are filled in per dialect.
 _RAW_DDL = """
-create schema if not exists raw;
+{create_schema}
 create table if not exists raw.touchpoints (
     event_id        {uuid} not null{event_key},
     event_type      text not null,
@@ -139,8 +140,11 @@ create table if not exists raw.quarantine (
     event_id        text,
     event_type      text,
     quarantined_at  timestamptz not null,
+    replayed_at     timestamptz,
+    replayed_event_id text,
     primary key (topic, kafka_partition, kafka_offset)
 );
+{add_replay_columns}
 create table if not exists raw.ingest_offsets (
     consumer_group  text not null,
     topic           text not null,
@@ -154,10 +158,89 @@ create table if not exists raw.ingest_offsets (
 # DuckDB keeps an ART index wholly in memory and it grows with the table, so there event_id is
 # kept unique by the loader's anti-join (DuckDB has one writer); PostgreSQL enforces a key.
 _TYPES = {
-    "duckdb": {"uuid": "uuid", "json": "json", "bytes": "blob", "event_key": ""},
-    "postgresql": {"uuid": "uuid", "json": "jsonb", "bytes": "bytea", "event_key": " primary key"},
+    "duckdb": {
+        "uuid": "uuid",
+        "json": "json",
+        "bytes": "blob",
+        "event_key": "",
+        "create_schema": "create schema if not exists raw;",
+        # Warehouses created before `journeys quarantine replay` existed get its columns here.
+        "add_replay_columns": (
+            "alter table raw.quarantine add column if not exists replayed_at timestamptz;\n"
+            "alter table raw.quarantine add column if not exists replayed_event_id text;"
+        ),
+    },
+    "postgresql": {
+        "uuid": "uuid",
+        "json": "jsonb",
+        "bytes": "bytea",
+        "event_key": " primary key",
+        # CREATE SCHEMA checks the database privilege even when the schema exists, and the
+        # journeys_loader role (journeys_core.roles) may create tables in raw but not schemas.
+        "create_schema": (
+            "do $$ begin if to_regnamespace('raw') is null then create schema raw; end if; end $$;"
+        ),
+        # Only when missing: ALTER TABLE takes an exclusive lock (and needs ownership) even when
+        # the column exists, and every loader start runs this.
+        "add_replay_columns": """do $$ begin
+    if not exists (select from pg_attribute where attrelid = 'raw.quarantine'::regclass
+                   and attname = 'replayed_at' and not attisdropped) then
+        alter table raw.quarantine add column if not exists replayed_at timestamptz;
+        alter table raw.quarantine add column if not exists replayed_event_id text;
+    end if;
+end $$;""",
+    },
 }
 
 
 def raw_ddl(kind: Literal["duckdb", "postgresql"]) -> str:
     return _RAW_DDL.format(**_TYPES[kind])
+
+
+Row = dict[str, Any]
+
+
+def read_queries(url: str, queries: Mapping[str, str], *, missing_ok: bool = False) -> dict[str, list[Row]]:
+    """Run read-only queries on one connection; each result is a list of column -> value rows.
+
+    DuckDB is opened read-only, so reading never takes the single writer's place. A query on a
+    table that does not exist yet raises WarehouseError, or gives no rows with `missing_ok`.
+    """
+    target = parse_url(url)
+    results: dict[str, list[Row]] = {}
+    if target.kind == "duckdb":
+        if target.path is None or not target.path.exists():
+            raise WarehouseError(
+                f"the DuckDB warehouse {target.path} does not exist yet: run `journeys run` or "
+                "`journeys ingest` first"
+            )
+        with connect_duckdb(target, read_only=True) as duck:
+            for name, sql in queries.items():
+                try:
+                    cursor = duck.execute(sql)
+                except duckdb.CatalogException as error:
+                    results[name] = _missing(error, missing_ok)
+                    continue
+                columns = [d[0] for d in cursor.description or ()]
+                results[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return results
+    with connect_postgres(target, autocommit=True) as pg:
+        for name, sql in queries.items():
+            try:
+                pg_cursor = pg.execute(sql)
+            except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as error:
+                results[name] = _missing(error, missing_ok)
+                continue
+            columns = [d.name for d in pg_cursor.description or ()]
+            results[name] = [dict(zip(columns, row, strict=True)) for row in pg_cursor.fetchall()]
+    return results
+
+
+def _missing(error: Exception, missing_ok: bool) -> list[Row]:
+    if missing_ok:
+        return []
+    first_line = str(error).strip().splitlines()[0]
+    raise WarehouseError(
+        f"the warehouse has no such table yet ({first_line}): run `journeys run`, or "
+        "`journeys ingest` then `journeys transform`"
+    ) from error

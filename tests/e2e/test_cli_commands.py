@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from journeys_core.settings import KafkaSettings
@@ -84,3 +85,35 @@ def test_ingest_follow_stops_cleanly_on_sigterm(kafka: KafkaSettings, duckdb_url
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, "".join(seen) + stderr
     assert query(duckdb_url, "select count(*) from raw.touchpoints") == [(1,)]
+
+
+def test_simulate_follow_is_a_live_feed_that_ends_cleanly_on_sigterm(
+    kafka: KafkaSettings, duckdb_url: str
+) -> None:
+    """A tiny data set at a high rate: the feed must run into later epochs until it is stopped."""
+    import signal
+    import time
+
+    from tests.helpers import journeys
+
+    env = loader_env(kafka, duckdb_url)
+    feed = journeys("simulate", "--customers", "15", "--days", "7", "--follow", "--rate", "300", env=env)
+    time.sleep(8)
+    feed.send_signal(signal.SIGTERM)
+    stdout, stderr = feed.communicate(timeout=60)
+    assert feed.returncode == 0, stderr
+    [published] = [int(n.replace(",", "")) for n in re.findall(r"published ([\d,]+) records", stdout)]
+
+    ingested = run_journeys("ingest", env=env)
+    assert ingested.returncode == 0, ingested.stderr
+    skipped = int(re.findall(r"skipped ([\d,]+) duplicates", ingested.stdout)[0].replace(",", ""))
+    [(loaded, distinct)] = query(duckdb_url, "select count(*), count(distinct event_id) from raw.touchpoints")
+    [(quarantined,)] = query(duckdb_url, "select count(*) from raw.quarantine")
+    assert loaded == distinct
+    assert loaded + quarantined + skipped == published  # every record the feed sent is accounted for
+    epochs = query(
+        duckdb_url,
+        "select count(distinct coalesce(regexp_extract(customer_id, '^CUS-(\\d+)-', 1), '0')) "
+        "from raw.touchpoints where customer_id is not null",
+    )
+    assert epochs[0][0] >= 2, "the feed never went past its first data set"

@@ -16,15 +16,13 @@ from typing import Any
 
 import msgspec
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
 
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from journeys_core.warehouse import parse_url
 from streams.consume import Loader
-from streams.kafka_config import client_options
+from streams.offsets import log_ends
 from streams.produce import Publisher
 from streams.sinks import open_sink
-from streams.topics import department_topics
 from tests.events import stream
 from tests.helpers import journeys, loader_env, publish, query
 
@@ -51,34 +49,6 @@ class Production:
         assert len(self.event_ids) == count
 
 
-def _log_ends(kafka: KafkaSettings) -> dict[tuple[str, int], int]:
-    """The next offset each department partition will get: one past its last record.
-
-    Not just `end_offsets`: Tansu answers ListOffsets(latest) with the first offset of the last
-    record batch, not one past its last record, so read the tail from there to find the real end.
-    """
-    consumer = KafkaConsumer(**client_options(kafka), enable_auto_commit=False)
-    try:
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in department_topics(kafka)
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        ends = dict(consumer.end_offsets(partitions))
-        consumer.assign(partitions)
-        for tp, end in ends.items():
-            consumer.seek(tp, end)
-        quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < 2.0:
-            records = consumer.poll(timeout_ms=200)
-            for tp, messages in records.items():
-                ends[tp] = max(ends[tp], messages[-1].offset + 1)
-                quiet_since = time.monotonic()
-        return {(tp.topic, tp.partition): end for tp, end in ends.items()}
-    finally:
-        consumer.close()
-
-
 def _assert_stored_exactly(url: str, kafka: KafkaSettings, production: Production) -> None:
     """Every produced event once, every malformed record quarantined, offsets at every partition's end."""
     [(rows, distinct)] = query(url, "select count(*), count(distinct event_id) from raw.touchpoints")
@@ -92,7 +62,7 @@ def _assert_stored_exactly(url: str, kafka: KafkaSettings, production: Productio
         "select topic, kafka_partition, next_offset from raw.ingest_offsets "
         f"where consumer_group = '{kafka.consumer_group}'",
     )
-    ends = _log_ends(kafka)
+    ends = log_ends(kafka, quiet_seconds=2.0)
     assert sum(ends.values()) == len(production.records)
     assert {(topic, partition): offset for topic, partition, offset in offsets} == ends
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 
 from journeys_core.settings import (
+    AirflowSettings,
     KafkaSettings,
     LoaderSettings,
     PrivacySettings,
     QualitySettings,
+    ReportSettings,
+    RoleSettings,
     WarehouseSettings,
 )
 from tests.helpers import ROOT
@@ -18,7 +21,16 @@ def test_every_setting_is_documented_and_nothing_else() -> None:
     text = (ROOT / ".env.example").read_text()
     documented = set(re.findall(r"^#? ?(JOURNEYS_[A-Z_]+)=", text, flags=re.MULTILINE))
     read = set()
-    for cls in (KafkaSettings, WarehouseSettings, LoaderSettings, PrivacySettings, QualitySettings):
+    for cls in (
+        AirflowSettings,
+        KafkaSettings,
+        WarehouseSettings,
+        LoaderSettings,
+        PrivacySettings,
+        QualitySettings,
+        ReportSettings,
+        RoleSettings,
+    ):
         prefix = cls.model_config["env_prefix"]
         read |= {f"{prefix}{name}".upper() for name in cls.model_fields}
     assert documented == read
