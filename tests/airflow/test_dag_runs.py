@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from journeys_core.roles import LOADER, TRANSFORMER, ensure_roles
-from journeys_core.settings import KafkaSettings
+from journeys_core.settings import KafkaSettings, LoaderSettings
 from streams.simulator import Simulation, SimulationConfig
-from tests.helpers import ROOT, query
+from tests.events import stream
+from tests.helpers import ROOT, load, publish, query
 from tests.marts import MARTS, TEST_PII_KEY
 
 CUSTOMERS, DAYS, SEED = 300, 30, 11
@@ -136,3 +137,13 @@ def test_simulate_ingest_and_transform_build_the_marts(
     # Nothing new on the topics: the drain is skipped, so it announces no new raw.touchpoints.
     again = dags["journey_ingest"].test()
     assert states(again) == {"drain": "skipped"}
+
+    # Rows a `journeys ingest --follow` loader of the same group landed in between are announced
+    # by the next drain, though it consumes nothing itself.
+    loader_url = urls.get("JOURNEYS_AIRFLOW_LOADER_WAREHOUSE_URL", warehouse_url)
+    publish(kafka, stream(5, seed=3))
+    assert load(kafka, LoaderSettings(idle_seconds=1.0), loader_url).loaded == 5
+    announced = dags["journey_ingest"].test()
+    assert states(announced) == {"drain": "success"}
+    drained = xcom(announced, "drain")
+    assert drained["consumed"] == 0 and drained["landed"] != xcom(ingested, "drain")["landed"]
