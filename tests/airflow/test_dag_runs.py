@@ -14,10 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from journeys_core.roles import LOADER, TRANSFORMER, ensure_roles
 from journeys_core.settings import KafkaSettings, LoaderSettings
+from journeys_core.warehouse import parse_url
 from streams.simulator import Simulation, SimulationConfig
 from tests.events import stream
 from tests.helpers import ROOT, load, publish, query
@@ -147,3 +149,38 @@ def test_simulate_ingest_and_transform_build_the_marts(
     assert states(announced) == {"drain": "success"}
     drained = xcom(announced, "drain")
     assert drained["consumed"] == 0 and drained["landed"] != xcom(ingested, "drain")["landed"]
+
+
+def test_a_failed_raw_gate_stops_the_transform_before_dbt_without_retrying(
+    airflow_db: Path,
+    kafka: KafkaSettings,
+    duckdb_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    publish(kafka, stream(30))
+    assert load(kafka, LoaderSettings(idle_seconds=1.0), duckdb_url).loaded == 30
+    # An event type outside the contract, written past the loader (which would quarantine it).
+    target = parse_url(duckdb_url)
+    with duckdb.connect(str(target.path)) as con:
+        con.execute(
+            "insert into raw.touchpoints select * replace ('sales.teleported' as event_type, uuid() as "
+            "event_id) from raw.touchpoints limit 1"
+        )
+    dags = dags_for(
+        {
+            "JOURNEYS_WAREHOUSE_URL": duckdb_url,
+            "JOURNEYS_QUALITY_OUTPUT_DIR": str(tmp_path / "quality"),
+            "JOURNEYS_AIRFLOW_RETRIES": "2",
+        },
+        monkeypatch,
+    )
+    run = dags["journey_transform"].test()
+    assert str(run.state) == "failed"
+    found = states(run)
+    assert found.pop("check_raw") == "failed"  # failed for good: a data problem is not retried
+    assert set(found.values()) == {"upstream_failed"}
+    assert query(
+        duckdb_url, "select count(*) from information_schema.schemata where schema_name = 'marts'"
+    ) == [(0,)]
