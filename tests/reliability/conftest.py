@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.reliability.ledger import TAKEN
 from tests.reliability.scale import SCALE, SIZES, Sizes
 
 
@@ -24,3 +25,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def sizes() -> Sizes:
     return SIZES[SCALE]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if TAKEN:
+        terminalreporter.section(f"fault matrix ({SCALE} scale)")
+        for ledger in TAKEN:
+            terminalreporter.write_line(ledger.line())
