@@ -84,10 +84,18 @@ def reading(url: str) -> Iterator[tuple[WarehouseUrl, Any]]:
 
 def require_quarantine(target: WarehouseUrl, con: Any) -> None:
     """Stop, in one sentence, when nothing was ever loaded into this warehouse."""
-    row = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'raw' and table_name = 'quarantine'"
-    ).fetchone()
+    if target.kind == "postgresql":
+        # information_schema hides tables a role may not read; the catalog does not, so a role
+        # without rights gets "permission denied" (and the role to use) instead of "no table".
+        sql = (
+            "select count(*) from pg_catalog.pg_tables where schemaname = 'raw' and tablename = 'quarantine'"
+        )
+    else:
+        sql = (
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'raw' and table_name = 'quarantine'"
+        )
+    row = con.execute(sql).fetchone()
     if not row or not row[0]:
         raise QuarantineError(
             f"the warehouse {target.redacted()} has no raw.quarantine: load events first with "

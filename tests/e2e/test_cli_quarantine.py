@@ -6,7 +6,10 @@ import json
 import os
 from pathlib import Path
 
+import psycopg
+
 from journeys_core.settings import KafkaSettings
+from journeys_core.warehouse import raw_ddl
 from tests.events import encode, event
 from tests.helpers import loader_env, publish, query, run_journeys
 
@@ -84,6 +87,8 @@ def test_roles_command(postgres_url: str, duckdb_url: str) -> None:
     assert refused.returncode == 2 and "needs PostgreSQL" in refused.stderr
 
     # The wrong login is the usual mistake with least privilege: one sentence, not a traceback.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(raw_ddl("postgresql"))  # the raw tables, as the loader's first start creates them
     analyst = postgres_url.replace("postgres@", "journeys_analyst@", 1)
     wrong = run_journeys(
         "quarantine",
