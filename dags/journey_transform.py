@@ -117,7 +117,8 @@ def journey_transform() -> None:
         render_config=RenderConfig(
             load_method=LoadMode.DBT_LS,
             invocation_mode=InvocationMode.DBT_RUNNER,
-            test_behavior=TestBehavior.AFTER_EACH,
+            # One task per model runs `dbt build` on it: the model and its tests, in one dbt start-up.
+            test_behavior=TestBehavior.BUILD,
             # A test of several models (identity graph converged) runs once all of them are built.
             should_detach_multiple_parents_tests=True,
             emit_datasets=False,  # the report task announces the result instead

@@ -32,10 +32,6 @@ os.environ.update(
 )
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "airflow: the DAGs, parsed and run by a real Airflow (dag.test())")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/airflow/" in str(item.fspath):

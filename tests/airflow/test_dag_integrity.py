@@ -51,10 +51,16 @@ def test_transform_is_scheduled_on_what_ingest_announces(dags: dict[str, Any]) -
 def test_transform_gates_dbt_and_runs_models_and_their_tests_as_tasks(dags: dict[str, Any]) -> None:
     dag = dags["journey_transform"]
     models = {path.stem for path in (ROOT / "dbt_project" / "models").rglob("*.sql")}
-    runs = {t.task_id.removeprefix("dbt.").removesuffix(".run").removesuffix("_run") for t in dag.tasks}
-    assert models <= runs, f"models without a task: {models - runs}"
-    tests = [t for t in dag.tasks if t.task_id.endswith((".test", "_test"))]
-    assert len(tests) >= len(models) // 2
+    # One `dbt build` task per model: the model, then its tests, before anything downstream runs.
+    builds = {
+        t.task_id.removeprefix("dbt.").removesuffix("_model_build"): t
+        for t in dag.tasks
+        if t.task_id.endswith("_model_build")
+    }
+    assert models <= set(builds), f"models without a task: {models - set(builds)}"
+    assert {type(t).__name__ for t in builds.values()} == {"DbtBuildLocalOperator"}
+    # A test of several models (the identity graph converged) runs once all of them are built.
+    assert "dbt.assert_identity_graph_converged_test" in dag.task_dict
     dbt_tasks = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
     check_raw, check_marts, report = (dag.task_dict[name] for name in ("check_raw", "check_marts", "report"))
     assert dbt_tasks <= check_raw.get_flat_relative_ids(upstream=False)

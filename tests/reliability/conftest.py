@@ -9,8 +9,6 @@ from tests.reliability.scale import SCALE, SIZES, Sizes
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Registered here until pyproject.toml lists it (strict markers would refuse it otherwise).
-    config.addinivalue_line("markers", "reliability: the fault matrix (docs/reliability.md)")
     if SCALE not in SIZES:
         raise pytest.UsageError(f"JOURNEYS_RELIABILITY_SCALE must be one of {sorted(SIZES)}, not {SCALE!r}")
 
