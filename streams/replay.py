@@ -207,6 +207,20 @@ def _result(plan: _Plan, loaded: int, unmatched: tuple[Key, ...], dry_run: bool)
     )
 
 
+# Both warehouses mark and re-reason quarantined rows with the same SQL; only the placeholder for
+# the time differs ($now in DuckDB, %(now)s in psycopg).
+_MARK = """
+update raw.quarantine as q set replayed_at = {now}, replayed_event_id = m.replayed_event_id
+from replay_marks as m
+where q.topic = m.topic and q.kafka_partition = m.kafka_partition and q.kafka_offset = m.kafka_offset
+"""
+_REASONS = """
+update raw.quarantine as q set reason = r.reason, event_id = r.event_id, event_type = r.event_type
+from replay_reasons as r
+where q.topic = r.topic and q.kafka_partition = r.kafka_partition and q.kafka_offset = r.kafka_offset
+"""
+
+
 # -- DuckDB ------------------------------------------------------------------------------------
 
 _DUCKDB_INSERT = """
@@ -218,16 +232,6 @@ from replay_touchpoints as replayed
 where not exists (
     select 1 from raw.touchpoints as stored where stored.event_id = cast(replayed.event_id as uuid)
 )
-"""
-_DUCKDB_MARK = """
-update raw.quarantine as q set replayed_at = $now, replayed_event_id = m.replayed_event_id
-from replay_marks as m
-where q.topic = m.topic and q.kafka_partition = m.kafka_partition and q.kafka_offset = m.kafka_offset
-"""
-_DUCKDB_REASONS = """
-update raw.quarantine as q set reason = r.reason, event_id = r.event_id, event_type = r.event_type
-from replay_reasons as r
-where q.topic = r.topic and q.kafka_partition = r.kafka_partition and q.kafka_offset = r.kafka_offset
 """
 
 
@@ -261,11 +265,11 @@ def _replay_duckdb(
                 con.unregister("replay_touchpoints")
             if plan.marks["kafka_offset"]:
                 con.register("replay_marks", pa.table(plan.marks, schema=_MARKS))
-                con.execute(_DUCKDB_MARK, {"now": now})
+                con.execute(_MARK.format(now="$now"), {"now": now})
                 con.unregister("replay_marks")
             if plan.reasons["kafka_offset"]:
                 con.register("replay_reasons", pa.table(plan.reasons, schema=_REASONS))
-                con.execute(_DUCKDB_REASONS)
+                con.execute(_REASONS)
                 con.unregister("replay_reasons")
             if dry_run:
                 con.rollback()
@@ -300,16 +304,6 @@ select event_id::uuid, event_type, department, schema_version, occurred_at, sour
 from replay_touchpoints
 on conflict (event_id) do nothing
 """
-_PG_MARK = """
-update raw.quarantine as q set replayed_at = %(now)s, replayed_event_id = m.replayed_event_id
-from replay_marks as m
-where q.topic = m.topic and q.kafka_partition = m.kafka_partition and q.kafka_offset = m.kafka_offset
-"""
-_PG_REASONS = """
-update raw.quarantine as q set reason = r.reason, event_id = r.event_id, event_type = r.event_type
-from replay_reasons as r
-where q.topic = r.topic and q.kafka_partition = r.kafka_partition and q.kafka_offset = r.kafka_offset
-"""
 
 
 def _replay_postgres(
@@ -339,10 +333,10 @@ def _replay_postgres(
                 loaded = cur.rowcount
             if plan.marks["kafka_offset"]:
                 _copy(cur, "replay_marks", _MARKS.names, plan.marks)
-                cur.execute(_PG_MARK, {"now": now})
+                cur.execute(_MARK.format(now="%(now)s"), {"now": now})
             if plan.reasons["kafka_offset"]:
                 _copy(cur, "replay_reasons", _REASONS.names, plan.reasons)
-                cur.execute(_PG_REASONS)
+                cur.execute(_REASONS)
             if dry_run:
                 raise psycopg.Rollback  # leaves the transaction block, undoing all of it
     return _result(plan, loaded, unmatched, dry_run)
