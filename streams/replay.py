@@ -209,12 +209,12 @@ def _result(plan: _Plan, loaded: int, unmatched: tuple[Key, ...], dry_run: bool)
 
 # Both warehouses mark and re-reason quarantined rows with the same SQL; only the placeholder for
 # the time differs ($now in DuckDB, %(now)s in psycopg).
-_MARK = """
+_MARK_SQL = """
 update raw.quarantine as q set replayed_at = {now}, replayed_event_id = m.replayed_event_id
 from replay_marks as m
 where q.topic = m.topic and q.kafka_partition = m.kafka_partition and q.kafka_offset = m.kafka_offset
 """
-_REASONS = """
+_REASONS_SQL = """
 update raw.quarantine as q set reason = r.reason, event_id = r.event_id, event_type = r.event_type
 from replay_reasons as r
 where q.topic = r.topic and q.kafka_partition = r.kafka_partition and q.kafka_offset = r.kafka_offset
@@ -265,11 +265,11 @@ def _replay_duckdb(
                 con.unregister("replay_touchpoints")
             if plan.marks["kafka_offset"]:
                 con.register("replay_marks", pa.table(plan.marks, schema=_MARKS))
-                con.execute(_MARK.format(now="$now"), {"now": now})
+                con.execute(_MARK_SQL.format(now="$now"), {"now": now})
                 con.unregister("replay_marks")
             if plan.reasons["kafka_offset"]:
                 con.register("replay_reasons", pa.table(plan.reasons, schema=_REASONS))
-                con.execute(_REASONS)
+                con.execute(_REASONS_SQL)
                 con.unregister("replay_reasons")
             if dry_run:
                 con.rollback()
@@ -333,10 +333,10 @@ def _replay_postgres(
                 loaded = cur.rowcount
             if plan.marks["kafka_offset"]:
                 _copy(cur, "replay_marks", _MARKS.names, plan.marks)
-                cur.execute(_MARK.format(now="%(now)s"), {"now": now})
+                cur.execute(_MARK_SQL.format(now="%(now)s"), {"now": now})
             if plan.reasons["kafka_offset"]:
                 _copy(cur, "replay_reasons", _REASONS.names, plan.reasons)
-                cur.execute(_REASONS)
+                cur.execute(_REASONS_SQL)
             if dry_run:
                 raise psycopg.Rollback  # leaves the transaction block, undoing all of it
     return _result(plan, loaded, unmatched, dry_run)
