@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from journeys_core.settings import KafkaSettings
 from tests.helpers import query
+from tests.integration.test_postgres_loader import Production, _assert_stored_exactly
 
 # Every ledger of this session, for the summary the folder's conftest prints at the end.
 TAKEN: list[Ledger] = []
@@ -58,3 +60,17 @@ def report(ledger: Ledger) -> None:
 def assert_exact(ledger: Ledger) -> None:
     """Nothing lost, nothing twice, and nothing stored that was never expected."""
     assert (ledger.lost, ledger.duplicated, ledger.unexpected) == (0, 0, 0), ledger.line()
+
+
+def assert_production_stored(scenario: str, url: str, kafka: KafkaSettings, production: Production) -> None:
+    """The scenario's exact ledger for one production, and stored offsets at every partition's end."""
+    assert_exact(
+        take(
+            scenario,
+            url,
+            produced=len(production.records),
+            event_ids=production.event_ids,
+            rejected=production.bad,
+        )
+    )
+    _assert_stored_exactly(url, kafka, production)

@@ -15,12 +15,11 @@ from streams.broker import EmbeddedBroker
 from streams.topics import ensure_topics
 from tests.integration.test_postgres_loader import (
     Production,
-    _assert_stored_exactly,
     _PacedProducer,
     _wait_for,
 )
 from tests.reliability.background import BackgroundLoader
-from tests.reliability.ledger import assert_exact, take
+from tests.reliability.ledger import assert_production_stored
 from tests.reliability.scale import Sizes
 
 
@@ -61,12 +60,4 @@ def test_broker_paused_while_producing_and_loading(
     finally:
         os.kill(process.pid, signal.SIGCONT)  # whatever happened, never leave the broker frozen
         loader.stop()
-    ledger = take(
-        "broker paused",
-        url,
-        produced=len(production.records),
-        event_ids=production.event_ids,
-        rejected=production.bad,
-    )
-    assert_exact(ledger)
-    _assert_stored_exactly(url, kafka, production)
+    assert_production_stored("broker paused", url, kafka, production)

@@ -18,9 +18,9 @@ from streams.kafka_config import client_options
 from streams.sinks import open_sink
 from streams.topics import department_topics
 from tests.helpers import publish
-from tests.integration.test_postgres_loader import Production, _assert_stored_exactly, _wait_for
+from tests.integration.test_postgres_loader import Production, _wait_for
 from tests.reliability.background import BackgroundLoader
-from tests.reliability.ledger import assert_exact, take
+from tests.reliability.ledger import assert_exact, assert_production_stored, take
 from tests.reliability.scale import Sizes
 
 SETTINGS = LoaderSettings(idle_seconds=1.0, batch_max_seconds=1.0, batch_max_records=2000)
@@ -77,15 +77,7 @@ def test_backend_terminated_mid_commit(kafka: KafkaSettings, postgres_url: str, 
             loader.stop()
     assert len(killed) == COMMIT_KILLS, "the loader finished before it could be killed; raise the volume"
     assert loader.loader.stats.retries >= COMMIT_KILLS
-    ledger = take(
-        "PostgreSQL backend terminated mid-commit",
-        postgres_url,
-        produced=len(production.records),
-        event_ids=production.event_ids,
-        rejected=production.bad,
-    )
-    assert_exact(ledger)
-    _assert_stored_exactly(postgres_url, kafka, production)
+    assert_production_stored("PostgreSQL backend terminated mid-commit", postgres_url, kafka, production)
 
 
 def test_connection_lost_while_idle_then_a_rebalance(kafka: KafkaSettings, postgres_url: str) -> None:
@@ -176,12 +168,4 @@ def test_postgres_restarted_during_a_run(kafka: KafkaSettings, restartable_url: 
     finally:
         loader.stop()
     assert loader.loader.stats.retries >= 1, "the restart did not interrupt the loader"
-    ledger = take(
-        "PostgreSQL restarted",
-        postgres_url,
-        produced=len(production.records),
-        event_ids=production.event_ids,
-        rejected=production.bad,
-    )
-    assert_exact(ledger)
-    _assert_stored_exactly(postgres_url, kafka, production)
+    assert_production_stored("PostgreSQL restarted", postgres_url, kafka, production)
