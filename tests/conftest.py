@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,6 +18,13 @@ from streams.broker import EmbeddedBroker
 from streams.topics import ensure_topics
 
 POSTGRES_URL = os.environ.get("JOURNEYS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# dbt's target/ and the GX Data Docs go to a folder of this test process, inherited by the commands
+# it starts: parallel workers never write the same manifest, and the repository stays clean.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="journeys-tests-"))
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+os.environ.setdefault("DBT_TARGET_PATH", str(_SCRATCH / "dbt-target"))
+os.environ.setdefault("JOURNEYS_QUALITY_OUTPUT_DIR", str(_SCRATCH / "quality"))
 
 
 @pytest.fixture(scope="session")
