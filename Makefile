@@ -28,16 +28,19 @@ browser:
 run: $(STAMP)
 	$(BIN)/journeys run
 
-# The whole suite CI runs: lint, types, unit, integration (real broker, DuckDB, PostgreSQL), e2e.
+# The whole suite CI runs: lint, types, unit, integration (real broker, DuckDB, PostgreSQL), e2e,
+# Airflow, on two workers (one test file each at a time), then the bounded fault matrix on its own:
+# it restarts PostgreSQL and freezes brokers, which must not hit another worker's tests.
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/reliability
+	$(BIN)/python -m pytest tests/reliability
 
 # Without the slow volume and fault-injection runs.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" --ignore=tests/reliability
 
 # The fault matrix at full size (1M events, 10 SIGKILLs, a 20 s broker pause); `make test` runs it
 # bounded. It restarts the local PostgreSQL cluster once (docs/reliability.md).
