@@ -130,7 +130,7 @@ class Loader:
 
     def run(self, *, follow: bool = False) -> LoadStats:
         """Load until caught up (or, with `follow`, until asked to stop)."""
-        self.sink.setup()
+        self._with_retries(self.sink.setup)
         ensure_topics(self.kafka)
         options = client_options(self.kafka)
         self.producer = KafkaProducer(

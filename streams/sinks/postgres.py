@@ -60,10 +60,13 @@ class PostgresSink:
         self.connection: psycopg.Connection[Any] = connect_postgres(target)
 
     def setup(self) -> None:
-        with self.connection.transaction():
-            # Concurrent loaders may race to create the schema; serialise them.
-            self.connection.execute("select pg_advisory_xact_lock(hashtext('journeys raw ddl'))")
-            self.connection.execute(raw_ddl("postgresql"))
+        try:
+            with self.connection.transaction():
+                # Concurrent loaders may race to create the schema; serialise them.
+                self.connection.execute("select pg_advisory_xact_lock(hashtext('journeys raw ddl'))")
+                self.connection.execute(raw_ddl("postgresql"))
+        except psycopg.OperationalError as error:  # a lost connection: reconnect and set up again
+            raise TransientWarehouseError(str(error).strip()) from error
 
     def reconnect(self) -> None:
         try:

@@ -311,3 +311,19 @@ def test_two_loaders_split_partitions_and_survive_rebalances(kafka: KafkaSetting
         assert loaded_a > 0 and loaded_b > 0
         assert loaded_a + loaded_b == len(production.event_ids)
         assert quarantined_a + quarantined_b == production.bad
+
+
+def test_connection_lost_before_setup_is_retried(
+    kafka: KafkaSettings, loader_settings: LoaderSettings, postgres_url: str
+) -> None:
+    """The sink's connection dies between opening and the raw DDL: the loader reconnects and loads."""
+    production = Production(500, seed=23)
+    publish(kafka, production.records)
+    sink = open_sink(postgres_url)
+    assert isinstance(sink.connection, psycopg.Connection)  # type: ignore[attr-defined]
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("select pg_terminate_backend(%s)", [sink.connection.info.backend_pid])  # type: ignore[attr-defined]
+    loader = Loader(kafka, loader_settings, sink)
+    stats = loader.run()
+    assert stats.retries >= 1
+    _assert_stored_exactly(postgres_url, kafka, production)
