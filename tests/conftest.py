@@ -16,6 +16,7 @@ import pytest
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from streams.broker import EmbeddedBroker
 from streams.topics import ensure_topics
+from tests.helpers import fresh_database
 
 POSTGRES_URL = os.environ.get("JOURNEYS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -74,26 +75,18 @@ def postgres_server() -> str:
     return POSTGRES_URL
 
 
-def _fresh_database(postgres_server: str) -> Iterator[str]:
-    name = f"journeys_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    base = postgres_server.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-
-
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh database per test, dropped afterwards."""
-    yield from _fresh_database(postgres_server)
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture
 def postgres_url_2(postgres_server: str) -> Iterator[str]:
     """A second fresh database, for tests that compare two warehouses."""
-    yield from _fresh_database(postgres_server)
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])

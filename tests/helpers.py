@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import psycopg
+import pytest
 
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from journeys_core.warehouse import parse_url
@@ -89,3 +92,26 @@ ROW_COLUMNS = (
 def touchpoint_rows(url: str) -> list[tuple[Any, ...]]:
     """Every stored touchpoint except its load time, in a stable order, for exact comparisons."""
     return query(url, f"select {ROW_COLUMNS} from raw.touchpoints order by event_id")
+
+
+@contextmanager
+def fresh_database(postgres_server: str) -> Iterator[str]:
+    """A new PostgreSQL database on the test server, dropped afterwards whatever happens."""
+    name = f"journeys_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    try:
+        yield f"{postgres_server.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+@contextmanager
+def scratch_warehouse(kind: str, workdir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty warehouse of `kind` for a fixture of any scope: a DuckDB file or a new database."""
+    if kind == "duckdb":
+        yield f"duckdb:///{workdir}/warehouse.duckdb"
+        return
+    with fresh_database(str(request.getfixturevalue("postgres_server"))) as url:
+        yield url

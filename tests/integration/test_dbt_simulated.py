@@ -21,7 +21,7 @@ from journeys_core.settings import KafkaSettings, LoaderSettings
 from streams.broker import EmbeddedBroker
 from streams.simulator import Simulation, SimulationConfig, Truth, normalise_email, normalise_phone
 from streams.topics import ensure_topics
-from tests.helpers import load, publish, query
+from tests.helpers import load, publish, query, scratch_warehouse
 from tests.marts import MARTS, TEST_PII_KEY, assert_built, columns, pair_scores, run_dbt
 
 CONFIG = SimulationConfig(customers=2000, days=90, seed=42, start=dt.date(2026, 9, 1))
@@ -58,24 +58,10 @@ def built(
     _, topics = truth_and_topics
     workdir = tmp_path_factory.mktemp(f"dbt-{request.param}")
     kafka = topics.model_copy(update={"consumer_group": f"{topics.consumer_group}-{request.param}"})
-    database = None
-    server = ""
-    if request.param == "duckdb":
-        url = f"duckdb:///{workdir}/warehouse.duckdb"
-    else:
-        server = str(request.getfixturevalue("postgres_server"))
-        database = f"journeys_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'create database "{database}"')
-        url = f"{server.rsplit('/', 1)[0]}/{database}"
-    try:
+    with scratch_warehouse(request.param, workdir, request) as url:
         load(kafka, LOADER, url)
         summary = run_dbt(url, workdir, as_of=AS_OF, unit_tests=True)
         yield Built(url, request.param, workdir, summary)
-    finally:
-        if database is not None:
-            with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(f'drop database if exists "{database}" with (force)')
 
 
 def test_dbt_build_passes_every_model_and_test(built: Built) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
@@ -32,7 +31,7 @@ from journeys_core.settings import WarehouseSettings as Warehouse
 from streams.broker import EmbeddedBroker
 from streams.simulator import Simulation, SimulationConfig
 from streams.topics import ensure_topics
-from tests.helpers import load, publish, query
+from tests.helpers import load, publish, query, scratch_warehouse
 from tests.marts import TEST_PII_KEY
 from tests.quality import execute, scratch_copy
 
@@ -145,16 +144,7 @@ def built(
     """A clean simulated run, loaded and put through check raw -> dbt build -> check marts."""
     workdir = tmp_path_factory.mktemp(f"gx-{request.param}")
     kafka = topics.model_copy(update={"consumer_group": f"{topics.consumer_group}-{request.param}"})
-    database, server = None, ""
-    if request.param == "duckdb":
-        url = f"duckdb:///{workdir}/warehouse.duckdb"
-    else:
-        server = str(request.getfixturevalue("postgres_server"))
-        database = f"journeys_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'create database "{database}"')
-        url = f"{server.rsplit('/', 1)[0]}/{database}"
-    try:
+    with scratch_warehouse(request.param, workdir, request) as url:
         load(kafka, LOADER, url)
         run = pipeline.gated_transform(
             Warehouse(url=url),
@@ -163,10 +153,6 @@ def built(
             as_of=AS_OF,
         )
         yield Built(url, request.param, run, workdir / "gx")
-    finally:
-        if database is not None:
-            with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(f'drop database if exists "{database}" with (force)')
 
 
 def _failures(built: Built) -> str:
