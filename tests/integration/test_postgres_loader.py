@@ -11,68 +11,16 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-import msgspec
 import psycopg
 
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from journeys_core.warehouse import parse_url
 from streams.consume import Loader
-from streams.offsets import log_ends
-from streams.produce import Publisher
 from streams.sinks import open_sink
-from tests.events import stream
-from tests.helpers import journeys, loader_env, publish, query
-
-BAD_EVERY = 1000  # one malformed record per this many events
-DUPLICATE_EVERY = 500  # one re-published event per this many
-BAD_RECORD = b'{"event_id": "not-a-uuid", "truncated":'
-
-
-class Production:
-    """Records to publish (events, their re-deliveries, malformed ones) and what they must become."""
-
-    def __init__(self, count: int, seed: int) -> None:
-        self.records: list[tuple[str, bytes, bytes]] = []
-        self.event_ids: set[str] = set()
-        self.bad = 0
-        for index, (department, key, value) in enumerate(stream(count, seed=seed)):
-            self.records.append((department, key, value))
-            self.event_ids.add(msgspec.json.decode(value)["event_id"])
-            if index % DUPLICATE_EVERY == 0:
-                self.records.append((department, key, value))  # redelivered, same event_id
-            if index % BAD_EVERY == 0:
-                self.records.append((department, key, BAD_RECORD))
-                self.bad += 1
-        assert len(self.event_ids) == count
-
-
-def _assert_stored_exactly(url: str, kafka: KafkaSettings, production: Production) -> None:
-    """Every produced event once, every malformed record quarantined, offsets at every partition's end."""
-    [(rows, distinct)] = query(url, "select count(*), count(distinct event_id) from raw.touchpoints")
-    stored = {str(event_id) for (event_id,) in query(url, "select event_id from raw.touchpoints")}
-    assert rows == distinct == len(production.event_ids)
-    assert stored == production.event_ids
-    quarantine = query(url, "select payload, count(*) from raw.quarantine group by payload")
-    assert [(bytes(payload), count) for payload, count in quarantine] == [(BAD_RECORD, production.bad)]
-    offsets = query(
-        url,
-        "select topic, kafka_partition, next_offset from raw.ingest_offsets "
-        f"where consumer_group = '{kafka.consumer_group}'",
-    )
-    ends = log_ends(kafka, quiet_seconds=2.0)
-    assert sum(ends.values()) == len(production.records)
-    assert {(topic, partition): offset for topic, partition, offset in offsets} == ends
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
-        time.sleep(0.1)
-
+from tests.helpers import journeys, loader_env, publish
+from tests.production import PacedProducer, Production, assert_stored_exactly, wait_for
 
 # -- 1. the warehouse connection dies mid-batch --------------------------------------------------
 
@@ -131,7 +79,7 @@ def test_connection_terminated_mid_batch_is_retried_without_loss_or_duplicates(
     # Each kill failed one write attempt, which was retried on a new connection.
     assert stats.retries >= KILLS
     assert len(set(killed)) == KILLS  # a new backend each time: it reconnected
-    _assert_stored_exactly(postgres_url, kafka, production)
+    assert_stored_exactly(postgres_url, kafka, production)
     # A kill that lands during COMMIT can leave the batch committed while the client sees an
     # error; the retry then finds its own offsets moved (a conflict) and does not count the rows.
     if stats.conflicts == 0:
@@ -165,43 +113,6 @@ def _summary(stdout: str) -> tuple[int, int]:
     match = _SUMMARY.search(stdout)
     assert match, f"no summary line in {stdout!r}"
     return int(match[1].replace(",", "")), int(match[2].replace(",", ""))
-
-
-class _PacedProducer(threading.Thread):
-    """Publishes records in slices at about `per_second`, holding back the last `held` records
-    until `release()`, so that records are still arriving after whatever the test does first."""
-
-    def __init__(self, kafka: KafkaSettings, records: list[tuple[str, bytes, bytes]], held: int) -> None:
-        super().__init__(name="producer", daemon=True)
-        self.kafka, self.records, self.held = kafka, records, held
-        self.released = threading.Event()
-        self.errors: list[BaseException] = []
-
-    def release(self) -> None:
-        self.released.set()
-
-    def run(self) -> None:
-        try:
-            publisher = Publisher(self.kafka)
-            cut = len(self.records) - self.held
-            self._paced(publisher, self.records[:cut])
-            if not self.released.wait(timeout=120):
-                raise TimeoutError("the test never released the held-back records")
-            self._paced(publisher, self.records[cut:])
-            publisher.close()
-        except BaseException as error:  # re-raised in the test thread
-            self.errors.append(error)
-
-    @staticmethod
-    def _paced(
-        publisher: Publisher, records: list[tuple[str, bytes, bytes]], per_second: float = 2000
-    ) -> None:
-        started = time.monotonic()
-        for start in range(0, len(records), 500):
-            for department, key, value in records[start : start + 500]:
-                publisher.publish(department, key, value)
-            publisher.producer.flush()
-            time.sleep(max(0.0, started + (start + 500) / per_second - time.monotonic()))
 
 
 def test_two_loaders_split_partitions_and_survive_rebalances(kafka: KafkaSettings, postgres_url: str) -> None:
@@ -241,17 +152,17 @@ def test_two_loaders_split_partitions_and_survive_rebalances(kafka: KafkaSetting
 
         # The rest is published in the background through both rebalances, so each happens while
         # records arrive and are being loaded; the last 5,000 only once the first loader is gone.
-        producer = _PacedProducer(kafka, streamed, held=5000)
+        producer = PacedProducer(kafka, streamed, held=5000)
         first = start("loader-a")
         second: subprocess.Popen[str] | None = None
         try:
-            _wait_for(lambda: rows_by("loader-a") > 0, "the first loader to load rows")
+            wait_for(lambda: rows_by("loader-a") > 0, "the first loader to load rows")
             producer.start()
             # Rebalance 1: a second member joins while the first is loading.
             second = start("loader-b")
-            _wait_for(lambda: rows_by("loader-b") > 0, "the second loader to load rows")
+            wait_for(lambda: rows_by("loader-b") > 0, "the second loader to load rows")
             joined = one("select min(at) from public.load_audit where loader = 'loader-b'")
-            _wait_for(
+            wait_for(
                 lambda: (
                     one("select count(distinct loader) from public.load_audit where at > %s", joined) == 2
                 ),
@@ -266,7 +177,7 @@ def test_two_loaders_split_partitions_and_survive_rebalances(kafka: KafkaSetting
             assert not producer.is_alive() and not producer.errors, producer.errors
 
             total = len(production.records)
-            _wait_for(
+            wait_for(
                 lambda: one("select coalesce(sum(next_offset), 0) from raw.ingest_offsets") == total,
                 "the second loader to load everything",
             )
@@ -281,7 +192,7 @@ def test_two_loaders_split_partitions_and_survive_rebalances(kafka: KafkaSetting
                     process.kill()
                     process.communicate()
 
-        _assert_stored_exactly(postgres_url, kafka, production)
+        assert_stored_exactly(postgres_url, kafka, production)
 
         # While both were members they loaded disjoint sets of partitions. The window ends at the
         # first loader's last write (its final batch on SIGTERM); later writes are the take-over.
@@ -326,4 +237,4 @@ def test_connection_lost_before_setup_is_retried(
     loader = Loader(kafka, loader_settings, sink)
     stats = loader.run()
     assert stats.retries >= 1
-    _assert_stored_exactly(postgres_url, kafka, production)
+    assert_stored_exactly(postgres_url, kafka, production)

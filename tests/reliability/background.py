@@ -7,7 +7,7 @@ import threading
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from streams.consume import Loader
 from streams.sinks import open_sink
-from tests.integration.test_postgres_loader import _wait_for
+from tests.production import wait_for
 
 
 class BackgroundLoader:
@@ -33,7 +33,7 @@ class BackgroundLoader:
         return sum(list(self.loader.positions.values()))
 
     def wait_until_stored(self, records: int, timeout_s: float = 300) -> None:
-        _wait_for(
+        wait_for(
             lambda: self.stored() >= records or bool(self.errors) or not self.thread.is_alive(),
             f"the loader to store {records:,} records",
             timeout_s,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from journeys_core.settings import KafkaSettings
 from tests.helpers import query
-from tests.integration.test_postgres_loader import Production, _assert_stored_exactly
+from tests.production import Production, assert_stored_exactly
 
 # Every ledger of this session, for the summary the folder's conftest prints at the end.
 TAKEN: list[Ledger] = []
@@ -73,4 +73,4 @@ def assert_production_stored(scenario: str, url: str, kafka: KafkaSettings, prod
             rejected=production.bad,
         )
     )
-    _assert_stored_exactly(url, kafka, production)
+    assert_stored_exactly(url, kafka, production)

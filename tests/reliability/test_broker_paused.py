@@ -13,10 +13,10 @@ import pytest
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from streams.broker import EmbeddedBroker
 from streams.topics import ensure_topics
-from tests.integration.test_postgres_loader import (
+from tests.production import (
+    PacedProducer,
     Production,
-    _PacedProducer,
-    _wait_for,
+    wait_for,
 )
 from tests.reliability.background import BackgroundLoader
 from tests.reliability.ledger import assert_production_stored
@@ -41,14 +41,14 @@ def test_broker_paused_while_producing_and_loading(
     url = f"duckdb:///{tmp_path}/warehouse.duckdb"
     settings = LoaderSettings(idle_seconds=1.0, batch_max_seconds=1.0, batch_max_records=2000)
     loader = BackgroundLoader(kafka, settings, url)
-    producer = _PacedProducer(kafka, production.records, held=0)
+    producer = PacedProducer(kafka, production.records, held=0)
     producer.release()  # nothing held back: the pause is the only interruption
     process = own_broker.process
     assert process is not None
     loader.start()
     producer.start()
     try:
-        _wait_for(lambda: loader.stored() > 0, "the loader to store its first batch")
+        wait_for(lambda: loader.stored() > 0, "the loader to store its first batch")
         os.kill(process.pid, signal.SIGSTOP)
         frozen_at = loader.stored()
         time.sleep(sizes.pause_seconds)

@@ -12,7 +12,7 @@ from journeys_core.settings import KafkaSettings, LoaderSettings
 from streams.broker import EmbeddedBroker, free_port
 from streams.topics import ensure_topics
 from tests.helpers import loader_env, publish, run_journeys
-from tests.integration.test_postgres_loader import Production, _wait_for
+from tests.production import Production, wait_for
 from tests.reliability.background import BackgroundLoader
 from tests.reliability.ledger import assert_production_stored
 
@@ -44,7 +44,7 @@ def test_loader_starts_cleanly_when_the_broker_appears_during_its_retries(
     caplog.set_level(logging.WARNING, logger="streams.topics")
     loader.start()
     port = int(kafka.bootstrap_servers.rsplit(":", 1)[1])
-    _wait_for(lambda: "did not answer" in caplog.text, "the loader to report its first retry", 60)
+    wait_for(lambda: "did not answer" in caplog.text, "the loader to report its first retry", 60)
     with EmbeddedBroker(port=port, partitions=3):
         try:
             ensure_topics(kafka)

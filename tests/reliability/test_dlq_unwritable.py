@@ -23,7 +23,7 @@ from streams.offsets import log_ends
 from streams.topics import department_topics, dlq_topic, ensure_topics
 from tests.events import stream
 from tests.helpers import loader_env, publish, query, run_journeys
-from tests.integration.test_postgres_loader import BAD_RECORD
+from tests.production import BAD_RECORD
 from tests.reliability.ledger import assert_exact, take
 
 EVENTS = 20_000

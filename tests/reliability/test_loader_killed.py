@@ -13,7 +13,7 @@ from pathlib import Path
 
 from journeys_core.settings import KafkaSettings
 from tests.helpers import loader_env, publish, query, run_journeys
-from tests.integration.test_postgres_loader import Production
+from tests.production import Production
 from tests.reliability.ledger import assert_production_stored
 from tests.reliability.scale import Sizes
 

@@ -18,7 +18,7 @@ from streams.kafka_config import client_options
 from streams.sinks import open_sink
 from streams.topics import department_topics
 from tests.helpers import publish
-from tests.integration.test_postgres_loader import Production, _wait_for
+from tests.production import Production, wait_for
 from tests.reliability.background import BackgroundLoader
 from tests.reliability.ledger import assert_exact, assert_production_stored, take
 from tests.reliability.scale import Sizes
@@ -105,7 +105,7 @@ def test_connection_lost_while_idle_then_a_rebalance(kafka: KafkaSettings, postg
             **client_options(kafka), group_id=kafka.consumer_group, enable_auto_commit=False
         )
         member.subscribe(department_topics(kafka))
-        _wait_for(lambda: bool(member.poll(timeout_ms=200) or member.assignment()), "the join", 60)
+        wait_for(lambda: bool(member.poll(timeout_ms=200) or member.assignment()), "the join", 60)
         member.close(autocommit=False)
         publish(kafka, second.records)
         loader.wait_until_stored(len(first.records) + len(second.records), timeout_s=120)
@@ -151,7 +151,7 @@ def restartable_url(postgres_server: str, postgres_url: str) -> Iterator[str]:
     yield postgres_url
     if not _server_up(postgres_server):
         _cluster("start")
-    _wait_for(lambda: _server_up(postgres_server), "PostgreSQL to accept connections again", 60)
+    wait_for(lambda: _server_up(postgres_server), "PostgreSQL to accept connections again", 60)
 
 
 def test_postgres_restarted_during_a_run(kafka: KafkaSettings, restartable_url: str, sizes: Sizes) -> None:
@@ -160,7 +160,7 @@ def test_postgres_restarted_during_a_run(kafka: KafkaSettings, restartable_url: 
     publish(kafka, production.records)
     loader = BackgroundLoader(kafka, SETTINGS, postgres_url).start()
     try:
-        _wait_for(lambda: loader.stored() > 0, "the loader to store its first batch")
+        wait_for(lambda: loader.stored() > 0, "the loader to store its first batch")
         restarted = _cluster("restart")
         assert restarted.returncode == 0, restarted.stderr
         print(f"PostgreSQL restarted after {loader.stored():,} records were stored")
