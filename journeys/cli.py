@@ -66,6 +66,15 @@ def _setup(
         logging.getLogger("kafka").setLevel(logging.CRITICAL)  # our own messages say what failed
 
 
+def _sigterm_is_ctrl_c() -> None:
+    """Long-running commands stop on SIGTERM (docker stop, systemd) exactly as on Ctrl-C."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 @app.command()
 def broker(
     port: Annotated[int, typer.Option(help="Loopback port to listen on.")] = 9092,
@@ -85,7 +94,7 @@ def broker(
         f"[green]broker ready[/] on [bold]{embedded.bootstrap_servers}[/] "
         f"({count} partitions per topic); Ctrl-C stops it"
     )
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    _sigterm_is_ctrl_c()
     try:
         while embedded.process is not None and embedded.process.poll() is None:
             time.sleep(0.5)
@@ -127,7 +136,7 @@ def simulate(
     if follow and truth is not None:
         raise typer.BadParameter("a live feed has no final ground truth: drop --truth or --follow")
     if follow:
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        _sigterm_is_ctrl_c()
     settings = KafkaSettings()
     config = pipeline.simulation_config(customers, days, seed, start.date() if start else None)
     console.print(

@@ -73,14 +73,13 @@ def simulate(
     truth_path: Path | None = None,
     follow: bool = False,
     rate: float = 200.0,
-    max_epochs: int | None = None,
     console: Console | None = None,
 ) -> SimulateResult:
     """Publish a simulated data set.
 
     With `follow` it is a live feed: records are paced at `rate` per second and, when a data set
-    ends, the next epoch begins (new customers, whose history ends now) until Ctrl-C or SIGTERM,
-    or after `max_epochs` data sets. Epochs never share a customer, email, phone, order or ticket.
+    ends, the next epoch begins (new customers, whose history ends now) until Ctrl-C or SIGTERM.
+    Epochs never share a customer, email, phone, order or ticket.
     """
     if follow and truth_path is not None:
         raise ValueError("a live feed (--follow) has no final ground truth: drop --truth or --follow")
@@ -103,7 +102,7 @@ def simulate(
                         time.sleep(max(0.0, started + published / rate - time.monotonic()))
                     if published % 10000 == 0 or (follow and published % max(1, int(rate)) == 0):
                         progress.show(f"{published:,} records published (data set {epoch + 1})")
-                if not follow or (max_epochs is not None and epoch + 1 >= max_epochs):
+                if not follow:
                     break
         except KeyboardInterrupt:
             pass  # the feed ends here; what was sent is flushed below
@@ -264,10 +263,15 @@ def gated_transform(
 
 def write_report(warehouse: WarehouseSettings, path: Path | None = None) -> Path:
     """Write the HTML journey report from the marts; returns where it went."""
-    target = path or ReportSettings().path
-    return report_page.write_report(
-        read_insights(warehouse.url), target, source=parse_url(warehouse.url).redacted()
+    return _report(warehouse, path)[1]
+
+
+def _report(warehouse: WarehouseSettings, path: Path | None) -> tuple[Insights, Path]:
+    insights = read_insights(warehouse.url)
+    written = report_page.write_report(
+        insights, path or ReportSettings().path, source=parse_url(warehouse.url).redacted()
     )
+    return insights, written
 
 
 @dataclass
@@ -315,10 +319,6 @@ def run(
     gated_transform(warehouse, result=result, console=console)
     if result.problem is None:
         started = time.monotonic()
-        result.insights = read_insights(warehouse.url)
-        target = report_path or ReportSettings().path
-        result.report_path = report_page.write_report(
-            result.insights, target, source=parse_url(warehouse.url).redacted()
-        )
+        result.insights, result.report_path = _report(warehouse, report_path)
         result.stages.append(StageResult("report", str(result.report_path), time.monotonic() - started))
     return result
