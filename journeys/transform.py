@@ -76,6 +76,7 @@ def dbt_environment(target: WarehouseUrl, privacy: PrivacySettings) -> dict[str,
         assert target.path is not None
         env["JOURNEYS_DBT_TARGET"] = "duckdb"
         env["JOURNEYS_DBT_DUCKDB_PATH"] = str(target.path.resolve())
+        env["JOURNEYS_DBT_DUCKDB_KEEP_OPEN"] = "True"  # released by transform() when dbt returns
         return env
     parts = urlsplit(target.conninfo)
     query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
@@ -233,7 +234,11 @@ def transform(
     )
     started = time.monotonic()
     with _environment(dbt_environment(target, privacy)):
-        outcome = dbtRunner().invoke(args)
+        try:
+            outcome = dbtRunner().invoke(args)
+        finally:
+            if target.kind == "duckdb":
+                _release_duckdb()
     return summarise(
         command,
         profile_target,
@@ -243,6 +248,16 @@ def transform(
         elapsed=time.monotonic() - started,
         log_path=log_dir / "dbt.log",
     )
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB file dbt-duckdb keeps open (keep_open), so this process and others can open it."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = getattr(DuckDBConnectionManager, "_ENV", None)  # one per process, shared by all threads
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]  # unannotated in dbt-duckdb
 
 
 def summarise(

@@ -1,24 +1,51 @@
+-- depends_on: {{ ref('int_identifiers_stitched') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ journeys_delete_merged_customers() }}"
+    )
+}}
 {#- One row per stitched customer: orders, revenue, first and last order, repeat purchase, open
     tickets, mean CSAT, last proactive check-in, problem journeys, a 0-100 health score and an
-    at-risk flag. Rebuilt in full each run from the incremental facts (one row per customer is
-    small), so identities that merged away disappear with it. -#}
+    at-risk flag.
+
+    Incremental by customer: a run rebuilds the customers that have touchpoints, journeys or
+    tickets the facts rebuilt since this table was last built. Customers whose identity merged
+    into another one are deleted first (macro journeys_delete_merged_customers). -#}
 with
 
+{% if is_incremental() %}
+{%- set built_before = watermark(this, 'built_at') %}
+customers as (
+
+    select customer_key from {{ ref('fct_touchpoints') }} where built_at > {{ built_before }}
+    union
+    select customer_key from {{ ref('fct_order_journeys') }} where built_at > {{ built_before }}
+    union
+    select customer_key from {{ ref('fct_tickets') }} where built_at > {{ built_before }}
+
+),
+{% else %}
 customers as (
 
     select distinct customer_key from {{ ref('int_identifiers_stitched') }}
 
 ),
+{% endif %}
 
 journeys as (
 
     select
         fct_order_journeys.*,
         row_number() over (
-            partition by customer_key
+            partition by fct_order_journeys.customer_key
             order by placed_at desc nulls last, {{ bytewise('order_id') }} desc
         ) as recency
     from {{ ref('fct_order_journeys') }}
+    inner join customers on customers.customer_key = fct_order_journeys.customer_key
 
 ),
 
@@ -53,6 +80,7 @@ tickets_summarised as (
         count(*) as tickets,
         sum(case when is_open then 1 else 0 end) as open_tickets
     from {{ ref('fct_tickets') }}
+    where customer_key in (select customer_key from customers)
     group by customer_key
 
 ),
@@ -66,6 +94,7 @@ touchpoints_summarised as (
         min(occurred_at) as first_seen_at,
         max(occurred_at) as last_seen_at
     from {{ ref('fct_touchpoints') }}
+    where customer_key in (select customer_key from customers)
     group by customer_key
 
 ),
@@ -166,7 +195,8 @@ final as (
         last_order_at,
         last_check_in_at,
         first_seen_at,
-        last_seen_at
+        last_seen_at,
+        {{ run_timestamp() }} as built_at
 
     from scored
 

@@ -9,9 +9,9 @@
 {#- One row per order journey: stage times, delivery against the promise, tickets, first
     response, resolution, CSAT, refunds, which department owned the problems, and the outcome.
 
-    Incremental by customer: a run rebuilds every journey of each customer that has a journey
-    whose events or key changed in fct_touchpoints (a later order changes how earlier journeys
-    end), plus customers whose undelivered orders passed the overdue line since the last run. -#}
+    Incremental by customer: a run rebuilds every journey of each customer whose events
+    fct_touchpoints rebuilt since this table was last built (a later order changes how earlier
+    journeys end), plus customers whose undelivered orders passed the overdue line since. -#}
 {%- set as_of = as_of_date(var('journeys__as_of')) -%}
 with
 
@@ -23,23 +23,13 @@ journey_events as (
 ),
 
 {% if is_incremental() %}
-fingerprints as (
-
-    select order_id, customer_key, count(*) as touchpoints
-    from journey_events
-    group by order_id, customer_key
-
-),
-
+-- Customers with events fct_touchpoints rebuilt since this table was last built, and customers
+-- with an undelivered order that crossed the overdue line since.
 changed_customers as (
 
-    select fingerprints.customer_key
-    from fingerprints
-    left join {{ this }} as existing
-        on existing.order_id = fingerprints.order_id
-    where existing.order_id is null
-        or existing.customer_key <> fingerprints.customer_key
-        or existing.touchpoints <> fingerprints.touchpoints
+    select customer_key
+    from {{ ref('fct_touchpoints') }}
+    where built_at > {{ watermark(this, 'built_at') }}
 
     union
 
@@ -313,7 +303,8 @@ final as (
         owned.paid_at,
         owned.shipped_at,
         owned.delivered_at,
-        owned.cancelled_at
+        owned.cancelled_at,
+        {{ run_timestamp() }} as built_at
 
     from owned
     left join first_problems

@@ -9,8 +9,8 @@
 {#- One row per support ticket: its customer and journey, who owns the problem, how fast it was
     answered and resolved, and whether it is still open.
 
-    Incremental by ticket: a run rebuilds the tickets whose events, customer or order in
-    fct_touchpoints differ from what this table was built from. -#}
+    Incremental by ticket: a run rebuilds the tickets that have events fct_touchpoints rebuilt
+    since this table was last built (new events, a new customer key, another attributed order). -#}
 with
 
 ticket_events as (
@@ -21,24 +21,12 @@ ticket_events as (
 ),
 
 {% if is_incremental() %}
-fingerprints as (
-
-    select ticket_id, customer_key, order_id, count(*) as touchpoints
-    from ticket_events
-    group by ticket_id, customer_key, order_id
-
-),
-
+-- Tickets whose events fct_touchpoints rebuilt since this table was last built.
 changed_tickets as (
 
-    select fingerprints.ticket_id
-    from fingerprints
-    left join {{ this }} as existing
-        on existing.ticket_id = fingerprints.ticket_id
-    where existing.ticket_id is null
-        or existing.customer_key <> fingerprints.customer_key
-        or existing.order_id is distinct from fingerprints.order_id
-        or existing.touchpoints <> fingerprints.touchpoints
+    select distinct ticket_id
+    from ticket_events
+    where built_at > {{ watermark(this, 'built_at') }}
 
 ),
 
@@ -160,7 +148,8 @@ final as (
         -- timestamps
         summarised.opened_at,
         first_replies.first_response_at,
-        case when summarised.last_state = 'ticket_resolved' then summarised.last_state_at end as resolved_at
+        case when summarised.last_state = 'ticket_resolved' then summarised.last_state_at end as resolved_at,
+        {{ run_timestamp() }} as built_at
 
     from summarised
     left join first_replies

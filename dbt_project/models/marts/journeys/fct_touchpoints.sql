@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_identifiers_stitched') }}
 {{
     config(
         materialized='incremental',
@@ -10,9 +11,10 @@
     its journey (order; support events without one are attributed to an order), its step in the
     journey and whether it is a hand-off between departments.
 
-    Incremental by customer, not by time: a run rebuilds every customer that has events this table
-    does not have yet, or whose stitched key changed (two identities merged). All of such a
-    customer's events are recomputed, however old, so attribution and hand-offs stay exact. -#}
+    Incremental by customer, not by time: a run rebuilds every customer that has events staged
+    since this table was last built, or whose stitched key changed (two identities merged). All of
+    such a customer's events are recomputed, however old, so attribution and hand-offs stay exact;
+    built_at marks the rows a run rebuilt, for the models downstream. -#}
 {%- set attribution_days = var('journeys__ticket_attribution_days') | int -%}
 with
 
@@ -23,14 +25,15 @@ touchpoints as (
 ),
 
 {% if is_incremental() %}
+{%- set built_before = watermark(this, 'built_at') %}
+-- Customers with events staged, or identifiers re-stitched, since this table was last built: an
+-- event is new when staging parsed it after that build, and an old event's key changed when its
+-- identity component was recomputed after it (so a merge reaches every event of both customers).
 changed_customers as (
 
-    select distinct touchpoints.customer_key
-    from touchpoints
-    left join {{ this }} as existing
-        on existing.event_id = touchpoints.event_id
-    where existing.event_id is null
-        or existing.customer_key <> touchpoints.customer_key
+    select customer_key from touchpoints where staged_at > {{ built_before }}
+    union
+    select customer_key from {{ ref('int_identifiers_stitched') }} where stitched_at > {{ built_before }}
 
 ),
 
@@ -128,15 +131,30 @@ journey_events as (
 
 ),
 
-sequenced as (
+-- Steps of the events that belong to a journey, on the few columns the window needs: the window
+-- sorts every column it carries, and events without a journey would form one huge partition.
+steps as (
 
     select
-        journey_events.*,
+        event_id,
         row_number() over journey as journey_step,
         lag(department) over journey as previous_department,
         lag(occurred_at) over journey as previous_occurred_at
     from journey_events
+    where journey_order_id is not null
     window journey as (partition by journey_order_id order by occurred_at, {{ bytewise('event_id') }})
+
+),
+
+sequenced as (
+
+    select
+        journey_events.*,
+        steps.journey_step,
+        steps.previous_department,
+        steps.previous_occurred_at
+    from journey_events
+    left join steps on steps.event_id = journey_events.event_id
 
 ),
 
@@ -179,10 +197,29 @@ final as (
 
         -- dates and timestamps
         promised_delivery_date,
-        occurred_at
+        occurred_at,
+        {{ run_timestamp() }} as built_at
 
     from sequenced
 
 )
 
+{% if is_incremental() -%}
+-- Of the rows recomputed, only those that differ are written: new events, and events whose
+-- customer, journey, step or hand-off changed. The other columns never change for an event_id.
+, changed as (
+
+    select event_id, customer_key, order_id, previous_department, journey_step, handoff_seconds,
+        is_order_inferred, is_handoff
+    from final
+    except
+    select event_id, customer_key, order_id, previous_department, journey_step, handoff_seconds,
+        is_order_inferred, is_handoff
+    from {{ this }}
+
+)
+
+select * from final where event_id in (select event_id from changed)
+{%- else -%}
 select * from final
+{%- endif %}
