@@ -16,7 +16,8 @@
 
     Incremental: components only ever grow or merge (edges are never removed), so a run
     recomputes just the components that new edges touch: the new identifiers, and every member
-    of the old components the new edges reach. Their rows are replaced; the rest stay. -#}
+    of the old components the new edges reach. Of those, the rows whose component changed are
+    replaced; the rest stay. -#}
 {%- set rounds = var('journeys__stitching_iterations') | int -%}
 with
 
@@ -128,4 +129,18 @@ final as (
 
 )
 
+{% if is_incremental() -%}
+-- Of the identifiers recomputed, only those whose component changed are written, so stitched_at
+-- marks exactly the identifiers that are new or re-keyed (fct_touchpoints rebuilds their customers).
+, changed as (
+
+    select identifier, component from final
+    except
+    select identifier, component from {{ this }}
+
+)
+
+select * from final where identifier in (select identifier from changed)
+{%- else -%}
 select * from final
+{%- endif %}
