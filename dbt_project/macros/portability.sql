@@ -57,3 +57,14 @@
         cast('1900-01-01' as timestamp)
     {%- endif -%}
 {%- endmacro %}
+
+{#- post-hook of every table: PostgreSQL plans the next model's joins from fresh statistics
+    (autovacuum would analyze a table only a minute or more after dbt wrote it). DuckDB keeps its
+    statistics as it writes. -#}
+{% macro journeys_analyze(relation) -%}
+    {%- if target.type == 'postgres' and config.get('materialized') in ('table', 'incremental') -%}
+    analyze {{ relation }}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}

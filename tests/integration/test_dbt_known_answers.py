@@ -7,12 +7,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from journeys_core.settings import KafkaSettings, LoaderSettings
+from journeys_core.warehouse import parse_url
 from streams.produce import produce_file
 from tests.helpers import load, query
 from tests.marts import assert_built, run_dbt
@@ -78,3 +81,18 @@ def test_every_mart_has_a_hand_written_answer() -> None:
         "mart_journey_paths", "mart_cohort_retention",
     }  # fmt: skip
     assert set(EXPECTED) == marts
+
+
+def test_another_process_can_write_once_dbt_returns(known_marts: str) -> None:
+    # On DuckDB dbt holds the file for the whole build (keep_open); transform() must let it go.
+    target = parse_url(known_marts)
+    create = "execute('create table released (one int)')"
+    if target.kind == "duckdb":
+        writer, argument = f"import duckdb, sys; duckdb.connect(sys.argv[1]).{create}", str(target.path)
+    else:
+        writer = f"import psycopg, sys; psycopg.connect(sys.argv[1], autocommit=True).{create}"
+        argument = target.conninfo
+    done = subprocess.run(
+        [sys.executable, "-c", writer, argument], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr

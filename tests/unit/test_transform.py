@@ -30,6 +30,7 @@ def test_duckdb_environment_points_dbt_at_the_file(tmp_path: Path) -> None:
     assert env["JOURNEYS_DBT_TARGET"] == "duckdb"
     assert env["JOURNEYS_DBT_DUCKDB_PATH"] == str(tmp_path / "w.duckdb")
     assert env["JOURNEYS_PII_KEY"] == "s3cret key\\x"
+    assert env["JOURNEYS_DBT_DUCKDB_KEEP_OPEN"] == "True"  # transform() releases the file itself
     assert "PGOPTIONS" not in env
 
 

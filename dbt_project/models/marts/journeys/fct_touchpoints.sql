@@ -18,20 +18,15 @@
 {%- set attribution_days = var('journeys__ticket_attribution_days') | int -%}
 with
 
-touchpoints as (
-
-    select * from {{ ref('int_touchpoints_stitched') }}
-
-),
-
 {% if is_incremental() %}
 {%- set built_before = watermark(this, 'built_at') %}
 -- Customers with events staged, or identifiers re-stitched, since this table was last built: an
 -- event is new when staging parsed it after that build, and an old event's key changed when its
 -- identity component was recomputed after it (so a merge reaches every event of both customers).
+-- Both read the relations directly, so PostgreSQL pushes the filters down into them.
 changed_customers as (
 
-    select customer_key from touchpoints where staged_at > {{ built_before }}
+    select customer_key from {{ ref('int_touchpoints_stitched') }} where staged_at > {{ built_before }}
     union
     select customer_key from {{ ref('int_identifiers_stitched') }} where stitched_at > {{ built_before }}
 
@@ -40,15 +35,14 @@ changed_customers as (
 scoped as (
 
     select touchpoints.*
-    from touchpoints
-    inner join changed_customers
-        on changed_customers.customer_key = touchpoints.customer_key
+    from {{ ref('int_touchpoints_stitched') }} as touchpoints
+    where touchpoints.customer_key in (select customer_key from changed_customers)
 
 ),
 {% else %}
 scoped as (
 
-    select * from touchpoints
+    select * from {{ ref('int_touchpoints_stitched') }}
 
 ),
 {% endif %}
@@ -131,30 +125,20 @@ journey_events as (
 
 ),
 
--- Steps of the events that belong to a journey, on the few columns the window needs: the window
--- sorts every column it carries, and events without a journey would form one huge partition.
-steps as (
-
-    select
-        event_id,
-        row_number() over journey as journey_step,
-        lag(department) over journey as previous_department,
-        lag(occurred_at) over journey as previous_occurred_at
-    from journey_events
-    where journey_order_id is not null
-    window journey as (partition by journey_order_id order by occurred_at, {{ bytewise('event_id') }})
-
-),
-
+-- Events without a journey each form a partition of their own: as one shared null partition
+-- they would be sorted together, on one thread.
 sequenced as (
 
     select
         journey_events.*,
-        steps.journey_step,
-        steps.previous_department,
-        steps.previous_occurred_at
+        row_number() over journey as journey_step,
+        lag(department) over journey as previous_department,
+        lag(occurred_at) over journey as previous_occurred_at
     from journey_events
-    left join steps on steps.event_id = journey_events.event_id
+    window journey as (
+        partition by coalesce(journey_order_id, 'event:' || event_id)
+        order by occurred_at, {{ bytewise('event_id') }}
+    )
 
 ),
 
@@ -216,6 +200,7 @@ final as (
     select event_id, customer_key, order_id, previous_department, journey_step, handoff_seconds,
         is_order_inferred, is_handoff
     from {{ this }}
+    where event_id in (select event_id from final)
 
 )
 
