@@ -76,7 +76,6 @@ def dbt_environment(target: WarehouseUrl, privacy: PrivacySettings) -> dict[str,
         assert target.path is not None
         env["JOURNEYS_DBT_TARGET"] = "duckdb"
         env["JOURNEYS_DBT_DUCKDB_PATH"] = str(target.path.resolve())
-        env["JOURNEYS_DBT_DUCKDB_KEEP_OPEN"] = "True"  # released by transform() when dbt returns
         return env
     parts = urlsplit(target.conninfo)
     query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
@@ -232,8 +231,12 @@ def transform(
         log_path=log_dir,
         project_dir=project_dir,
     )
+    environment = dbt_environment(target, privacy)
+    if target.kind == "duckdb":
+        # One open file for the whole build, released below: no checkpoint and reopen per model.
+        environment["JOURNEYS_DBT_DUCKDB_KEEP_OPEN"] = "True"
     started = time.monotonic()
-    with _environment(dbt_environment(target, privacy)):
+    with _environment(environment):
         try:
             outcome = dbtRunner().invoke(args)
         finally:
