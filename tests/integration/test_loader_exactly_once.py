@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 
@@ -75,19 +77,8 @@ def test_uninterrupted_and_killed_runs_store_the_same_rows(
     rng = random.Random(5)
     kills = 0
     while kills < 5:
-        process = journeys("ingest", env=env)
-        if killed_url.startswith("postgresql"):
-            # Kill once this life has committed a batch, however fast it loads: always mid-load.
-            before = _stored(killed_url)
-            while process.poll() is None and _stored(killed_url) == before:
-                time.sleep(0.1)
-            time.sleep(rng.uniform(0.0, 0.3))
-        else:
-            time.sleep(rng.uniform(3.0, 7.0))  # DuckDB's file is the loader's: past the join (~3 s)
-        if process.poll() is not None:
+        if not _kill_after_a_batch(journeys("-v", "ingest", env=env), rng):
             break  # finished before we could kill it again
-        process.send_signal(signal.SIGKILL)
-        process.wait()
         kills += 1
     assert kills >= 5, "the loader finished before it could be killed five times; raise the volume"
     final = journeys("ingest", env=env)
@@ -102,10 +93,30 @@ def test_uninterrupted_and_killed_runs_store_the_same_rows(
     )
 
 
-def _stored(url: str) -> int:
-    """Rows in raw.touchpoints of a PostgreSQL warehouse; 0 before the loader created it."""
-    [(exists,)] = query(url, "select to_regclass('raw.touchpoints') is not null")
-    return int(query(url, "select count(*) from raw.touchpoints")[0][0]) if exists else 0
+def _kill_after_a_batch(process: subprocess.Popen[str], rng: random.Random) -> bool:
+    """SIGKILL a verbose `journeys ingest` soon after it commits a batch; False if it finished first.
+
+    Waiting for the loader's own "committed batch" line puts every kill in the middle of the load,
+    however fast this machine loads.
+    """
+    committed = threading.Event()
+
+    def watch() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:  # also drains the pipe, so the loader never blocks on it
+            if "committed batch" in line:
+                committed.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    while not committed.wait(0.05):
+        if process.poll() is not None:
+            return False
+    time.sleep(rng.uniform(0.0, 0.3))  # somewhere inside the next batch
+    if process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return True
 
 
 @pytest.fixture
