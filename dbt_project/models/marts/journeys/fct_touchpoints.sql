@@ -11,10 +11,10 @@
     its journey (order; support events without one are attributed to an order), its step in the
     journey and whether it is a hand-off between departments.
 
-    Incremental by customer, not by time: a run rebuilds every customer that has events staged
+    Incremental by customer, not by time: a run recomputes every customer that has events staged
     since this table was last built, or whose stitched key changed (two identities merged). All of
     such a customer's events are recomputed, however old, so attribution and hand-offs stay exact;
-    built_at marks the rows a run rebuilt, for the models downstream. -#}
+    the rows that differ are written, and built_at marks them for the models downstream. -#}
 {%- set attribution_days = var('journeys__ticket_attribution_days') | int -%}
 with
 
