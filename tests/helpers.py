@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -81,6 +82,37 @@ def journeys(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen
         text=True,
         **kwargs,
     )
+
+
+class WatchedLoader:
+    """A verbose loader process (`command` ends in `--verbose ingest`, or runs that itself) whose log is
+    read as it comes: `committed` is set once it logs its first committed batch."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            command,
+            env={**env, "COLUMNS": "200"},  # one log line per record: "committed batch" is never wrapped
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.committed = threading.Event()
+        self.log: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:  # drained to the end, so the pipe never fills
+            self.log.append(line)
+            if "committed batch" in line:
+                self.committed.set()
+
+    def wait(self) -> int:
+        returncode = self.process.wait(timeout=300)
+        self.reader.join(timeout=10)
+        return returncode
 
 
 ROW_COLUMNS = (

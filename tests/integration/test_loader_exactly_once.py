@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import threading
+import sys
 import time
 from collections.abc import Iterator
 
@@ -15,7 +14,7 @@ import pytest
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from streams.topics import ensure_topics
 from tests.events import encode, event, stream
-from tests.helpers import journeys, load, loader_env, publish, query, touchpoint_rows
+from tests.helpers import WatchedLoader, journeys, load, loader_env, publish, query, touchpoint_rows
 
 VOLUME = int(os.environ.get("JOURNEYS_TEST_VOLUME", "200000"))
 BAD_EVERY = 1000  # one malformed record per this many
@@ -77,7 +76,7 @@ def test_uninterrupted_and_killed_runs_store_the_same_rows(
     rng = random.Random(5)
     kills = 0
     while kills < 5:
-        if not _kill_after_a_batch(journeys("-v", "ingest", env=env), rng):
+        if not _kill_after_a_batch(WatchedLoader(INGEST, env), rng):
             break  # finished before we could kill it again
         kills += 1
     assert kills >= 5, "the loader finished before it could be killed five times; raise the volume"
@@ -93,29 +92,23 @@ def test_uninterrupted_and_killed_runs_store_the_same_rows(
     )
 
 
-def _kill_after_a_batch(process: subprocess.Popen[str], rng: random.Random) -> bool:
-    """SIGKILL a verbose `journeys ingest` soon after it commits a batch; False if it finished first.
+INGEST = [sys.executable, "-m", "journeys", "--verbose", "ingest"]  # logs each committed batch
+
+
+def _kill_after_a_batch(loader: WatchedLoader, rng: random.Random) -> bool:
+    """SIGKILL the loader soon after it commits a batch; False if it finished first.
 
     Waiting for the loader's own "committed batch" line puts every kill in the middle of the load,
     however fast this machine loads.
     """
-    committed = threading.Event()
-
-    def watch() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:  # also drains the pipe, so the loader never blocks on it
-            if "committed batch" in line:
-                committed.set()
-
-    threading.Thread(target=watch, daemon=True).start()
-    while not committed.wait(0.05):
-        if process.poll() is not None:
+    while not loader.committed.wait(0.05):
+        if loader.process.poll() is not None:
             return False
     time.sleep(rng.uniform(0.0, 0.3))  # somewhere inside the next batch
-    if process.poll() is not None:
+    if loader.process.poll() is not None:
         return False
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    loader.process.send_signal(signal.SIGKILL)
+    loader.wait()
     return True
 
 

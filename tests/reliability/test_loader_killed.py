@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from journeys_core.settings import KafkaSettings
-from tests.helpers import loader_env, publish, query, run_journeys
+from tests.helpers import WatchedLoader, loader_env, publish, query, run_journeys
 from tests.production import Production
 from tests.reliability.ledger import assert_production_stored
 from tests.reliability.scale import Sizes
@@ -20,33 +18,9 @@ from tests.reliability.scale import Sizes
 KILLABLE = Path(__file__).with_name("killable_loader.py")
 
 
-class _Loader:
-    """A killable loader process; `committed` is set once it logs its first committed batch."""
-
-    def __init__(self, nth_commit: int, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(KILLABLE), str(nth_commit)],
-            env={**env, "COLUMNS": "200"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.committed = threading.Event()
-        self.log: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:  # drained to the end, so the pipe never fills
-            self.log.append(line)
-            if "committed batch" in line:
-                self.committed.set()
-
-    def wait(self) -> int:
-        returncode = self.process.wait(timeout=300)
-        self.reader.join(timeout=10)
-        return returncode
+def _killable(nth_commit: int, env: dict[str, str]) -> WatchedLoader:
+    """The loader that SIGKILLs itself on its nth Kafka offset commit (0: never)."""
+    return WatchedLoader([sys.executable, str(KILLABLE), str(nth_commit)], env)
 
 
 def test_loader_sigkilled_ten_times_loses_and_doubles_nothing(
@@ -70,12 +44,12 @@ def test_loader_sigkilled_ten_times_loses_and_doubles_nothing(
     rng.shuffle(plan)
     for kill, where in enumerate(plan, 1):
         if where == "after-warehouse-commit":
-            loader = _Loader(rng.randint(1, 3), env)
+            loader = _killable(rng.randint(1, 3), env)
             assert loader.wait() == -signal.SIGKILL, f"kill {kill} did not happen: {loader.log[-5:]}"
         else:
             # Once it loads, a random moment within the next few batches: mid-poll, mid-write... (a
             # wider window let a fast machine load all the events before the tenth kill)
-            loader = _Loader(0, env)
+            loader = _killable(0, env)
             assert loader.committed.wait(timeout=120), f"the loader never committed: {loader.log[-5:]}"
             time.sleep(rng.uniform(0.0, 0.5))
             assert loader.process.poll() is None, f"the loader finished before kill {kill}; raise the volume"
