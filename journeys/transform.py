@@ -23,7 +23,7 @@ from journeys_core.warehouse import WarehouseUrl, connect_duckdb, connect_postgr
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
-Command = Literal["build", "run", "test", "docs generate"]
+Command = Literal["build", "run", "test", "parse", "docs generate"]
 
 
 class TransformError(Exception):
