@@ -35,6 +35,7 @@ from streams.sinks import open_sink
 from streams.topics import department_topics
 
 GOAL_RATIO = 0.8
+_STEADY_BATCHES = 5  # committed batches a pass needs before its rate says anything
 _BASELINE_TIMEOUT_S = 600.0
 
 
@@ -196,6 +197,13 @@ def main() -> None:
                     f"of {published.records:,} records"
                 )
 
+        batches = min(s.deliveries for s in loaders)
+        if batches < _STEADY_BATCHES:
+            say(
+                f"note: a loader pass committed only {batches} batch(es); the rates count what follows the "
+                f"first delivery, so they mean little below {_STEADY_BATCHES * settings.batch_max_records:,} "
+                "events (raise --events)"
+            )
         base_median, load_median = median([s.rate for s in baselines]), median([s.rate for s in loaders])
         base_best, load_best = max(s.rate for s in baselines), max(s.rate for s in loaders)
         ratio = load_median / base_median if base_median else 0.0
