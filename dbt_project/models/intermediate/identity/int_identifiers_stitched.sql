@@ -14,9 +14,11 @@
     shortens long chains). After enough rounds each component carries its smallest identifier;
     the data test assert_identity_graph_converged fails if a round more was needed.
 
-    Incremental: components only ever grow or merge (edges are never removed), so a run
-    recomputes just the components that new edges touch: the new identifiers, and every member
-    of the old components the new edges reach. Of those, the rows whose component changed are
+    Incremental: components only ever grow or merge (edges are never removed), and each old
+    component is already labelled with its smallest identifier. So a run propagates labels over
+    the new edges only, with each end standing for its old component (or for itself when it is
+    new): the merged component's smallest label wins, as in a full build. Then every member of
+    a reached component takes its component's new label. The rows whose component changed are
     replaced; the rest stay. -#}
 {%- set rounds = var('journeys__stitching_iterations') | int -%}
 with
@@ -30,35 +32,16 @@ new_links as (
 
 ),
 
-touched as (
-
-    select identifier from new_links
-    union
-    select linked_identifier from new_links
-
-),
-
-affected as (
-
-    select identifier from touched
-    union
-    select members.identifier
-    from {{ this }} as members
-    inner join (
-        select distinct known.component
-        from {{ this }} as known
-        inner join touched on touched.identifier = known.identifier
-    ) as reached on reached.component = members.component
-
-),
-
--- Every edge of an affected identifier: both of its ends are affected too, since components
--- are closed under their edges and new edges join touched identifiers.
+-- The graph to label: one node per old component a new edge reaches (named by its label) and
+-- one per identifier seen for the first time, joined by the new edges.
 links as (
 
-    select links.identifier, links.linked_identifier
-    from {{ ref('int_identifiers_linked') }} as links
-    inner join affected on affected.identifier = links.identifier
+    select
+        coalesce(left_known.component, new_links.identifier) as identifier,
+        coalesce(right_known.component, new_links.linked_identifier) as linked_identifier
+    from new_links
+    left join {{ this }} as left_known on left_known.identifier = new_links.identifier
+    left join {{ this }} as right_known on right_known.identifier = new_links.linked_identifier
 
 ),
 {% else %}
@@ -108,6 +91,29 @@ labels_{{ round }} as (
 ),
 
 {% endfor %}
+{% if is_incremental() %}
+-- Every member of a reached old component, and every new identifier, with its new label.
+stitched as (
+
+    select members.identifier, labels.label
+    from {{ this }} as members
+    inner join labels_{{ rounds }} as labels on labels.identifier = members.component
+
+    union all
+
+    select labels.identifier, labels.label
+    from labels_{{ rounds }} as labels
+    where not exists (select 1 from {{ this }} as known where known.identifier = labels.identifier)
+
+),
+{% else %}
+stitched as (
+
+    select identifier, label from labels_{{ rounds }}
+
+),
+{% endif %}
+
 final as (
 
     select
@@ -125,7 +131,7 @@ final as (
         end as customer_key,
         cast(label as {{ dbt.type_string() }}) as component,
         {{ run_timestamp() }} as stitched_at
-    from labels_{{ rounds }}
+    from stitched
 
 )
 
