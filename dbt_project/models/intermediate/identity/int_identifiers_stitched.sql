@@ -138,15 +138,11 @@ final as (
 {% if is_incremental() -%}
 -- Of the identifiers recomputed, only those whose component changed are written, so stitched_at
 -- marks exactly the identifiers that are new or re-keyed (fct_touchpoints rebuilds their customers).
-, changed as (
-
-    select identifier, component from final
-    except
-    select identifier, component from {{ this }}
-
-)
-
-select * from final where identifier in (select identifier from changed)
+-- A join on identifier, not EXCEPT: PostgreSQL sorts both sides of an EXCEPT.
+select final.*
+from final
+left join {{ this }} as known on known.identifier = final.identifier
+where known.identifier is null or final.component <> known.component
 {%- else -%}
 select * from final
 {%- endif %}
