@@ -14,16 +14,45 @@ touchpoints as (
 
 ),
 
+-- Distinct counts as counts of distinct rows, which PostgreSQL hashes; count(distinct ...) makes
+-- it sort every department-week's rows.
+touched_orders as (
+
+    select distinct department, week_start, order_id from touchpoints where order_id is not null
+
+),
+
+touched_customers as (
+
+    select distinct department, week_start, customer_key from touchpoints
+
+),
+
 activity as (
 
     select
-        department,
-        week_start,
-        count(*) as touchpoints,
-        count(distinct order_id) as orders_touched,
-        count(distinct customer_key) as customers_touched
-    from touchpoints
-    group by department, week_start
+        counts.department,
+        counts.week_start,
+        counts.touchpoints,
+        orders.orders_touched,
+        customers.customers_touched
+    from (
+        select department, week_start, count(*) as touchpoints
+        from touchpoints
+        group by department, week_start
+    ) as counts
+    inner join (
+        select department, week_start, count(*) as customers_touched
+        from touched_customers
+        group by department, week_start
+    ) as customers
+        on customers.department = counts.department and customers.week_start = counts.week_start
+    left join (
+        select department, week_start, count(*) as orders_touched
+        from touched_orders
+        group by department, week_start
+    ) as orders
+        on orders.department = counts.department and orders.week_start = counts.week_start
 
 ),
 
@@ -34,7 +63,7 @@ journey_quality as (
         touched.week_start,
         avg(journeys.csat_score) as mean_csat,
         avg(case when journeys.outcome = 'smooth' then 1.0 else 0.0 end) as smooth_share
-    from (select distinct department, week_start, order_id from touchpoints where order_id is not null) as touched
+    from touched_orders as touched
     inner join {{ ref('fct_order_journeys') }} as journeys
         on journeys.order_id = touched.order_id
     group by touched.department, touched.week_start
