@@ -107,14 +107,14 @@ def slowest(summary: TransformSummary, count: int = 6) -> str:
 
 def restorable(url: str, admin_url: str | None) -> Callable[[], None]:
     """Save the warehouse as it is now (raw loaded, nothing built); return what puts it back."""
-    target = parse_url(url)
-    if target.kind == "duckdb":
-        saved = target.path.with_name("loaded.duckdb")
-        shutil.copyfile(target.path, saved)
+    path = parse_url(url).path
+    if path is not None:  # DuckDB: a copy of the file
+        saved = path.with_name("loaded.duckdb")
+        shutil.copyfile(path, saved)
 
         def restore_file() -> None:
-            target.path.with_name(target.path.name + ".wal").unlink(missing_ok=True)
-            shutil.copyfile(saved, target.path)
+            path.with_name(path.name + ".wal").unlink(missing_ok=True)
+            shutil.copyfile(saved, path)
 
         return restore_file
     assert admin_url is not None
