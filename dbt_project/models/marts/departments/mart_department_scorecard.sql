@@ -14,45 +14,41 @@ touchpoints as (
 
 ),
 
--- Distinct counts as counts of distinct rows, which PostgreSQL hashes; count(distinct ...) makes
+-- Distinct counts as counts of grouped rows, which PostgreSQL hashes; count(distinct ...) makes
 -- it sort every department-week's rows.
+customer_weeks as (
+
+    select department, week_start, customer_key, count(*) as touchpoints
+    from touchpoints
+    group by department, week_start, customer_key
+
+),
+
 touched_orders as (
 
     select distinct department, week_start, order_id from touchpoints where order_id is not null
 
 ),
 
-touched_customers as (
-
-    select distinct department, week_start, customer_key from touchpoints
-
-),
-
 activity as (
 
     select
-        counts.department,
-        counts.week_start,
-        counts.touchpoints,
+        customers.department,
+        customers.week_start,
+        customers.touchpoints,
         orders.orders_touched,
         customers.customers_touched
     from (
-        select department, week_start, count(*) as touchpoints
-        from touchpoints
-        group by department, week_start
-    ) as counts
-    inner join (
-        select department, week_start, count(*) as customers_touched
-        from touched_customers
+        select department, week_start, sum(touchpoints) as touchpoints, count(*) as customers_touched
+        from customer_weeks
         group by department, week_start
     ) as customers
-        on customers.department = counts.department and customers.week_start = counts.week_start
     left join (
         select department, week_start, count(*) as orders_touched
         from touched_orders
         group by department, week_start
     ) as orders
-        on orders.department = counts.department and orders.week_start = counts.week_start
+        on orders.department = customers.department and orders.week_start = customers.week_start
 
 ),
 
