@@ -8,7 +8,5 @@
         select 1 from {{ ref('int_identifiers_stitched') }} as stitched
         where stitched.customer_key = customers.customer_key
     )
-    {%- else -%}
-    select 1
     {%- endif -%}
 {%- endmacro %}

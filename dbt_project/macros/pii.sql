@@ -47,7 +47,8 @@
 {%- endmacro %}
 
 {#- on-run-start: stop with one clear sentence when the key is missing, or when PostgreSQL would
-    get the development key. Compares hashes only, so the key is never in the SQL. -#}
+    get the development key. Compares hashes only, so the key is never in the SQL. Renders
+    nothing: its checks are the queries it runs. -#}
 {% macro journeys_check_pii_key() -%}
     {%- if execute -%}
         {%- set development = 'journeys-development-key-do-not-use-in-production' -%}
@@ -74,7 +75,6 @@
                 "JOURNEYS_PII_KEY is the development key, which PostgreSQL refuses: set JOURNEYS_PII_KEY to a secret of your own") }}
         {%- endif -%}
     {%- endif -%}
-    select 1
 {%- endmacro %}
 
 {#- The sha256 of a constant, computed by the warehouse (Jinja has no hashlib). -#}
