@@ -40,12 +40,12 @@ app = typer.Typer(
     name="journeys",
     help=(
         "Customer journeys across sales, shipping and support: Kafka -> warehouse exactly once.\n\n"
-        "Configuration comes from JOURNEYS_* environment variables (see .env.example).\n"
+        "Configuration comes from JOURNEYS_* environment variables (see .env.example).\n\n"
         "Quick start: `journeys run` does the whole job on embedded defaults."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 console = Console(stderr=True)
 out = Console()
@@ -80,7 +80,7 @@ def broker(
     port: Annotated[int, typer.Option(help="Loopback port to listen on.")] = 9092,
     partitions: Annotated[
         int | None,
-        typer.Option(help="Partitions per new topic [default: JOURNEYS_KAFKA_PARTITIONS]."),
+        typer.Option(help="Partitions per new topic.", show_default="JOURNEYS_KAFKA_PARTITIONS"),
     ] = None,
 ) -> None:
     """Run the embedded Kafka-protocol broker (Tansu, memory only) until interrupted.
@@ -115,7 +115,7 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 42,
     start: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="First day [default: DAYS ago]."),
+        typer.Option(formats=["%Y-%m-%d"], help="First day.", show_default="DAYS ago"),
     ] = None,
     truth: Annotated[
         Path | None, typer.Option(help="Write the true customer and outcome of everything here.")
@@ -211,7 +211,9 @@ def transform(
     ] = None,
     as_of: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Judge journey outcomes at this date [default: today, UTC]."),
+        typer.Option(
+            formats=["%Y-%m-%d"], help="Judge journey outcomes at this date.", show_default="today, UTC"
+        ),
     ] = None,
     unit_tests: Annotated[
         bool, typer.Option("--unit-tests", help="Also run dbt's unit tests of the model logic (CI does).")
@@ -251,11 +253,11 @@ def transform(
     out.print(table)
     for problem in (*summary.failures, *summary.warnings):
         colour = "yellow" if problem.status == "warn" else "red"
-        out.print(f"[{colour}]{problem.status}[/] {problem.node}: {problem.message}")
+        out.print(f"[{colour}]{problem.status}[/] {escape(problem.node)}: {escape(problem.message)}")
         if problem.explanation:
-            out.print(f"    what it checks: {problem.explanation}")
+            out.print(f"    what it checks: {escape(problem.explanation)}")
     if not summary.success:
-        out.print(f"[red]dbt build failed[/]; the full log is {summary.log_path}")
+        out.print(f"[red]dbt build failed[/]; the full log is {escape(str(summary.log_path))}")
         raise typer.Exit(1)
 
 
@@ -357,11 +359,13 @@ def run(
     seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 42,
     warehouse: Annotated[
         str | None,
-        typer.Option(help="Warehouse URL, e.g. postgresql://me@host/db [default: JOURNEYS_WAREHOUSE_URL]."),
+        typer.Option(
+            help="Warehouse URL (e.g. postgresql://me@host/db).", show_default="JOURNEYS_WAREHOUSE_URL"
+        ),
     ] = None,
     report_path: Annotated[
         Path | None,
-        typer.Option("--report", help="Where to write the HTML report [default: JOURNEYS_REPORT_PATH]."),
+        typer.Option("--report", help="Where to write the HTML report.", show_default="JOURNEYS_REPORT_PATH"),
     ] = None,
 ) -> None:
     """Do the whole job on embedded defaults: simulate, ingest, check raw, dbt, check marts, report.
@@ -402,7 +406,8 @@ def run(
 @app.command()
 def report(
     path: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Where to write it [default: JOURNEYS_REPORT_PATH].")
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write it.", show_default="JOURNEYS_REPORT_PATH"),
     ] = None,
 ) -> None:
     """Write the HTML journey report from the marts: one self-contained file that works offline.
@@ -435,5 +440,5 @@ def main() -> None:
         message = describe(error)
         if message is None:
             raise
-        console.print(f"[bold red]error:[/] {message}")
+        console.print(f"[bold red]error:[/] {escape(message)}")
         sys.exit(2)

@@ -18,7 +18,7 @@ quarantine_app = typer.Typer(
     name="quarantine",
     help="Records the loader refused (raw.quarantine): list them by reason, replay them after a fix.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 out = Console()
 
@@ -113,7 +113,7 @@ are marked replayed in raw.quarantine, so replaying twice loads nothing more; th
 with their reason updated. One transaction: all of it is kept, or none. Exits 1 when a
 correction names no record waiting in quarantine.
 
-[bold]Corrections file[/]: """
+**Corrections file.** """
     + CORRECTIONS_FORMAT
 )
 

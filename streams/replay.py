@@ -35,8 +35,10 @@ Key = tuple[str, int, int]  # topic, partition, offset
 CORRECTIONS_FORMAT = """\
 One JSON object per line, naming a quarantined record by where it came from and giving the
 corrected event either as JSON ("event") or as the exact record text ("payload"):
-  {"topic": "touchpoints.sales", "partition": 0, "offset": 17, "event": {"event_id": "...", ...}}
-  {"topic": "touchpoints.sales", "partition": 0, "offset": 18, "payload": "{\\"event_id\\": ...}"}
+
+    {"topic": "touchpoints.sales", "partition": 0, "offset": 17, "event": {"event_id": "...", ...}}
+    {"topic": "touchpoints.sales", "partition": 0, "offset": 18, "payload": "{\\"event_id\\": ...}"}
+
 Only the records named are replayed; blank lines and lines starting with # are skipped."""
 
 _MARKS = pa.schema(
