@@ -150,7 +150,7 @@ def simulate(
         f"{result.seconds:.1f} s"
     )
     if truth:
-        out.print(f"ground truth written to {truth}")
+        out.print(f"ground truth written to {escape(str(truth))}")
 
 
 @app.command()
@@ -165,9 +165,9 @@ def produce(
     and reason, and make the command exit 1 after the good ones are published.
     """
     report = produce_file(file, KafkaSettings())
-    out.print(f"published [bold]{report.published:,}[/] events from {file}")
+    out.print(f"published [bold]{report.published:,}[/] events from {escape(str(file))}")
     for number, reason in report.bad_lines[:50]:
-        out.print(f"  line {number}: {reason}")
+        out.print(f"  line {number}: {escape(reason)}")
     if len(report.bad_lines) > 50:
         out.print(f"  ... and {len(report.bad_lines) - 50:,} more bad lines")
     if report.bad_lines:
@@ -326,7 +326,7 @@ def print_check(result: CheckResult) -> None:
     colour = "green" if result.passed else "red"
     out.print(f"[{colour}]{escape(result.headline())}[/]")
     if result.data_docs is not None:
-        out.print(f"Data Docs: {result.data_docs.as_uri()}")
+        out.print(f"Data Docs: {escape(result.data_docs.as_uri())}")
     if result.stored:
         out.print(f"results: quality.expectation_results, run_id {result.run_id}")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from journeys_core.settings import KafkaSettings, WarehouseSettings
@@ -155,15 +156,21 @@ def render(status: Status) -> Group:
         behind = "?" if lag.lag is None else f"{lag.lag:,}"
         colour = "green" if lag.lag == 0 else "yellow"
         flow.add_row(
-            lag.topic, in_kafka, f"{lag.stored:,}", f"[{colour}]{behind}[/]", _ago(status.now, lag.updated_at)
+            escape(lag.topic),
+            in_kafka,
+            f"{lag.stored:,}",
+            f"[{colour}]{behind}[/]",
+            _ago(status.now, lag.updated_at),
         )
     if not status.lags:
         flow.add_row("(no topics and no stored offsets yet)", "", "", "", "")
-    broker_line = f"broker {status.broker}: " + (
-        f"[red]{status.broker_problem}[/] (lag unknown)" if status.broker_problem else "[green]reachable[/]"
+    broker_line = f"broker {escape(status.broker)}: " + (
+        f"[red]{escape(status.broker_problem)}[/] (lag unknown)"
+        if status.broker_problem
+        else "[green]reachable[/]"
     )
 
-    volume = Table(title=f"Warehouse {status.warehouse}", title_justify="left")
+    volume = Table(title=f"Warehouse {escape(status.warehouse)}", title_justify="left")
     volume.add_column("table")
     volume.add_column("rows", justify="right")
     for table, count in status.counts.items():

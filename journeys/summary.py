@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from journeys.insights import Insights
@@ -96,7 +97,7 @@ def at_risk_table(insights: Insights) -> Table:
     table.add_column("open tickets", justify="right")
     for row in insights["at_risk"][:5]:
         table.add_row(
-            str(row["customer_key"]),
+            escape(str(row["customer_key"])),  # from the data: never markup
             str(row["health_score"]),
             str(row["last_journey_outcome"]).replace("_", " "),
             str(row["open_tickets"]),

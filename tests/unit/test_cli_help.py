@@ -1,4 +1,4 @@
-"""What people read from the CLI: every --help, and text from dbt or errors printed as written."""
+"""What people read from the CLI: every --help, and text from dbt, errors or data printed as written."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from typing import Any
 import click
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 from journeys import cli
+from journeys.insights import Insights
+from journeys.summary import at_risk_table
 from journeys.transform import NodeFailure, TransformSummary
 
 runner = CliRunner()
@@ -85,3 +88,30 @@ def test_dbt_failures_are_printed_as_dbt_wrote_them(monkeypatch: pytest.MonkeyPa
     assert "Binder Error: column [bold] not found [/]" in printed
     assert "ticket_id is unique [per ticket]" in printed
     assert "/tmp/logs[1]/dbt.log" in printed
+
+
+def test_customer_keys_from_the_data_are_never_read_as_markup() -> None:
+    insights = Insights(
+        rows={
+            "customers": [{"customers": 2, "at_risk": 2}],
+            "at_risk": [
+                {
+                    "customer_key": "CUS-[/]",
+                    "health_score": 20,
+                    "last_journey_outcome": "lost",
+                    "open_tickets": 1,
+                },
+                {
+                    "customer_key": "[red]x",
+                    "health_score": 25,
+                    "last_journey_outcome": "lost",
+                    "open_tickets": 0,
+                },
+            ],
+        }
+    )
+    console = Console(width=120, record=True)
+    console.print(at_risk_table(insights))  # "[/]" as markup would raise: nothing to close
+    printed = console.export_text()
+    assert "CUS-[/]" in printed
+    assert "[red]x" in printed
