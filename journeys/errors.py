@@ -11,6 +11,7 @@ from journeys_core.privacy import PrivacyError
 from journeys_core.warehouse import WarehouseError
 from streams.broker import BrokerError
 from streams.consume import DeadLetterError
+from streams.continuity import PartitionReplaced
 from streams.kafka_config import KafkaConfigError
 from streams.produce import PublishError
 from streams.quarantine import QuarantineError
@@ -23,6 +24,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     KafkaConfigError,
     PublishError,
     DeadLetterError,
+    PartitionReplaced,
     TimeoutError,
     TransformError,
     QualityError,

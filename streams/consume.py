@@ -23,6 +23,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from journeys_core.settings import KafkaSettings, LoaderSettings
+from streams.continuity import check_partitions
 from streams.contract import Rejection, decode
 from streams.kafka_config import client_options
 from streams.sinks.base import Batch, OffsetConflict, Sink, TransientWarehouseError, WriteResult
@@ -112,6 +113,7 @@ class Loader:
         self.revoked: set[TopicPartition] = set()
         self.awaiting_assignment = False  # revoked, and the new assignment has not come yet
         self.fetched: dict[TopicPartition, int] = {}  # next offset expected from the client
+        self.checked: set[TopicPartition] = set()  # known to hold what the warehouse loaded
         self.stop_requested = False
         self.batch = Batch()
         self.batch_started = time.monotonic()
@@ -282,6 +284,7 @@ class Loader:
         self._settle()  # the in-flight write may move these offsets, and shares the connection
         keys = [(tp.topic, tp.partition) for tp in partitions]
         stored = self._with_retries(lambda: self.sink.stored_offsets(self.group, keys))
+        self._check_continuity([tp for tp in partitions if (tp.topic, tp.partition) in stored])
         missing = [tp for tp in partitions if (tp.topic, tp.partition) not in stored]
         # An explicit offset, not seek_to_beginning: its lazy reset can land after a fetch and rewind.
         beginnings = self.consumer.beginning_offsets(missing) if missing else {}
@@ -291,6 +294,19 @@ class Loader:
             self.consumer.seek(tp, self.fetched[tp])
             self.positions[tp] = NO_STORED_OFFSET if offset is None else offset
             self.starts[tp] = self.positions[tp]
+
+    def _check_continuity(self, resumed: list[TopicPartition]) -> None:
+        """Stop before loading when a partition lost the records stored from it (re-created topic)."""
+        unchecked = [tp for tp in resumed if tp not in self.checked]
+        if not unchecked:
+            return
+        keys = [(tp.topic, tp.partition) for tp in unchecked]
+        loaded = self._with_retries(lambda: self.sink.last_loaded(self.group, keys))
+        check_partitions(
+            self.kafka,
+            {tp: loaded[(tp.topic, tp.partition)] for tp in unchecked if (tp.topic, tp.partition) in loaded},
+        )
+        self.checked.update(unchecked)
 
     # -- writing -------------------------------------------------------------------------------
 

@@ -54,6 +54,54 @@ class TransientWarehouseError(Exception):
 
 
 @dataclass(frozen=True)
+class LoadedRecord:
+    """The last record a consumer group stored from a partition: its offset and what it held."""
+
+    offset: int
+    event_id: str | None  # a touchpoint: its event_id (raw.touchpoints)
+    payload: bytes | None  # a rejected record: its exact bytes (raw.quarantine)
+
+
+# Per partition of a consumer group, the stored record with the highest offset below the group's
+# next offset; a quarantined record's bytes win over the row its replay loaded at the same offset.
+# One query for all partitions, so PostgreSQL reads raw.touchpoints (no index by offset) once.
+LAST_LOADED_SQL = """
+with stored as (
+    select touchpoints.topic, touchpoints.kafka_partition, touchpoints.kafka_offset,
+           cast(touchpoints.event_id as text) as event_id, cast(null as {bytes}) as payload,
+           1 as preference
+    from raw.touchpoints as touchpoints
+    inner join raw.ingest_offsets as offsets
+        on offsets.consumer_group = {group} and offsets.topic = touchpoints.topic
+        and offsets.kafka_partition = touchpoints.kafka_partition
+        and touchpoints.kafka_offset < offsets.next_offset
+    union all
+    select quarantine.topic, quarantine.kafka_partition, quarantine.kafka_offset,
+           null, quarantine.payload, 0
+    from raw.quarantine as quarantine
+    inner join raw.ingest_offsets as offsets
+        on offsets.consumer_group = {group} and offsets.topic = quarantine.topic
+        and offsets.kafka_partition = quarantine.kafka_partition
+        and quarantine.kafka_offset < offsets.next_offset
+)
+select distinct on (topic, kafka_partition) topic, kafka_partition, kafka_offset, event_id, payload
+from stored
+order by topic, kafka_partition, kafka_offset desc, preference
+"""
+
+
+def last_loaded_records(
+    rows: list[tuple[str, int, int, str | None, bytes | None]], partitions: list[tuple[str, int]]
+) -> dict[tuple[str, int], LoadedRecord]:
+    wanted = set(partitions)
+    return {
+        (topic, partition): LoadedRecord(offset, event_id, None if payload is None else bytes(payload))
+        for topic, partition, offset, event_id, payload in rows
+        if (topic, partition) in wanted
+    }
+
+
+@dataclass(frozen=True)
 class PartitionRange:
     """Offsets [start, end) of one partition that a batch covers; `start` is what must be stored."""
 
@@ -157,6 +205,12 @@ class Sink(Protocol):
 
     def stored_offsets(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """The next offset to read per partition, as committed with the data."""
+        ...
+
+    def last_loaded(
+        self, group: str, partitions: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], LoadedRecord]:
+        """The last record the group stored from each partition (none when it stored no row yet)."""
         ...
 
     def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:

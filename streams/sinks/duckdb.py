@@ -7,7 +7,14 @@ import datetime as dt
 import duckdb
 
 from journeys_core.warehouse import WarehouseUrl, connect_duckdb, raw_ddl
-from streams.sinks.base import Batch, OffsetConflict, WriteResult
+from streams.sinks.base import (
+    LAST_LOADED_SQL,
+    Batch,
+    LoadedRecord,
+    OffsetConflict,
+    WriteResult,
+    last_loaded_records,
+)
 
 _INSERT_TOUCHPOINTS = """
 insert into raw.touchpoints
@@ -55,6 +62,12 @@ class DuckDBSink:
         ).fetchall()
         wanted = set(partitions)
         return {(t, p): n for t, p, n in rows if (t, p) in wanted}
+
+    def last_loaded(
+        self, group: str, partitions: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], LoadedRecord]:
+        sql = LAST_LOADED_SQL.format(bytes="blob", group="$group")
+        return last_loaded_records(self.connection.execute(sql, {"group": group}).fetchall(), partitions)
 
     def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:
         con = self.connection

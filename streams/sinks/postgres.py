@@ -9,12 +9,15 @@ import psycopg
 
 from journeys_core.warehouse import WarehouseUrl, connect_postgres, raw_ddl
 from streams.sinks.base import (
+    LAST_LOADED_SQL,
     QUARANTINE_SCHEMA,
     TOUCHPOINT_SCHEMA,
     Batch,
+    LoadedRecord,
     OffsetConflict,
     TransientWarehouseError,
     WriteResult,
+    last_loaded_records,
 )
 
 _TEMP_TABLES = """
@@ -86,6 +89,17 @@ class PostgresSink:
             raise TransientWarehouseError(str(error).strip()) from error
         wanted = set(partitions)
         return {(t, p): n for t, p, n in rows if (t, p) in wanted}
+
+    def last_loaded(
+        self, group: str, partitions: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], LoadedRecord]:
+        sql = LAST_LOADED_SQL.format(bytes="bytea", group="%(group)s")
+        try:
+            with self.connection.transaction():
+                rows = self.connection.execute(sql, {"group": group}).fetchall()
+        except psycopg.OperationalError as error:  # a lost connection: reconnect and read again
+            raise TransientWarehouseError(str(error).strip()) from error
+        return last_loaded_records(rows, partitions)
 
     def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:
         try:
