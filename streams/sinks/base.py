@@ -63,8 +63,9 @@ class LoadedRecord:
 
 
 # Per partition of a consumer group, the stored record with the highest offset below the group's
-# next offset; a quarantined record's bytes win over the row its replay loaded at the same offset.
-# One query for all partitions, so PostgreSQL reads raw.touchpoints (no index by offset) once.
+# next offset, from the batch that last advanced it (its rows carry the offsets' updated_at, which
+# spares sorting the whole table); a quarantined record's bytes win over the row its replay loaded
+# at the same offset. One query for all partitions: PostgreSQL reads raw.touchpoints once.
 LAST_LOADED_SQL = """
 with stored as (
     select touchpoints.topic, touchpoints.kafka_partition, touchpoints.kafka_offset,
@@ -74,7 +75,7 @@ with stored as (
     inner join raw.ingest_offsets as offsets
         on offsets.consumer_group = {group} and offsets.topic = touchpoints.topic
         and offsets.kafka_partition = touchpoints.kafka_partition
-        and touchpoints.kafka_offset < offsets.next_offset
+        and touchpoints.kafka_offset < offsets.next_offset and touchpoints.loaded_at = offsets.updated_at
     union all
     select quarantine.topic, quarantine.kafka_partition, quarantine.kafka_offset,
            null, quarantine.payload, 0
@@ -82,7 +83,7 @@ with stored as (
     inner join raw.ingest_offsets as offsets
         on offsets.consumer_group = {group} and offsets.topic = quarantine.topic
         and offsets.kafka_partition = quarantine.kafka_partition
-        and quarantine.kafka_offset < offsets.next_offset
+        and quarantine.kafka_offset < offsets.next_offset and quarantine.quarantined_at = offsets.updated_at
 )
 select distinct on (topic, kafka_partition) topic, kafka_partition, kafka_offset, event_id, payload
 from stored
