@@ -184,6 +184,10 @@ def ingest(
     Without --follow it drains until caught up and exits. Valid events land in raw.touchpoints,
     invalid ones in raw.quarantine (and the DLQ topic), with the offsets, in one transaction per
     batch. SIGTERM finishes the current batch, commits and exits 0.
+
+    Each partition resumes from the offset stored in the warehouse, once the broker shows it still
+    holds the last record loaded from there: a re-created topic, or a broker that lost its data,
+    stops it before anything is loaded (exit 2), with what to do.
     """
     stats = pipeline.ingest(
         KafkaSettings(), LoaderSettings(), WarehouseSettings(), follow=follow, console=console

@@ -60,6 +60,9 @@ class TopicLag:
     end: int | None  # one past the last offset, summed over partitions; None: the broker lacks it
     stored: int  # offsets the warehouse has committed for this consumer group
     updated_at: Any  # when the group last committed to the warehouse
+    # A partition ends before the offset the warehouse stored: the topic was re-created, or the
+    # broker lost records; `journeys ingest` refuses it and says what to do.
+    replaced: bool = False
 
     @property
     def lag(self) -> int | None:
@@ -113,10 +116,12 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
         latest = max(mine, key=lambda row: _aware(row["updated_at"]))["topic"].rsplit(".", 1)[0]
         wanted = {row["topic"] for row in mine if row["topic"].rsplit(".", 1)[0] == latest}
     stored: dict[str, int] = defaultdict(int)
+    stored_at: dict[tuple[str, int], int] = {}
     updated: dict[str, Any] = {}
     for row in mine:
         if row["topic"] in wanted:
             stored[row["topic"]] += int(row["next_offset"])
+            stored_at[(row["topic"], int(row["kafka_partition"]))] = int(row["next_offset"])
             moment = _aware(row["updated_at"])
             updated[row["topic"]] = max(updated.get(row["topic"], moment), moment)
     try:
@@ -128,8 +133,13 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
     by_topic: dict[str, int] = defaultdict(int)
     for (topic, _), end in ends.items():
         by_topic[topic] += end
+    replaced = {
+        topic for (topic, partition), end in ends.items() if end < stored_at.get((topic, partition), 0)
+    }
     for topic in sorted(wanted):
-        status.lags.append(TopicLag(topic, by_topic.get(topic), stored.get(topic, 0), updated.get(topic)))
+        status.lags.append(
+            TopicLag(topic, by_topic.get(topic), stored.get(topic, 0), updated.get(topic), topic in replaced)
+        )
     return status
 
 
@@ -155,6 +165,8 @@ def render(status: Status) -> Group:
         in_kafka = "?" if lag.end is None else f"{lag.end:,}"
         behind = "?" if lag.lag is None else f"{lag.lag:,}"
         colour = "green" if lag.lag == 0 else "yellow"
+        if lag.replaced:
+            behind, colour = "re-created?", "red"
         flow.add_row(
             escape(lag.topic),
             in_kafka,
@@ -164,6 +176,11 @@ def render(status: Status) -> Group:
         )
     if not status.lags:
         flow.add_row("(no topics and no stored offsets yet)", "", "", "", "")
+    if any(lag.replaced for lag in status.lags):
+        flow.caption = (
+            "re-created?: a partition ends before what was loaded from it; journeys ingest says what to do"
+        )
+        flow.caption_justify = "left"
     broker_line = f"broker {escape(status.broker)}: " + (
         f"[red]{escape(status.broker_problem)}[/] (lag unknown)"
         if status.broker_problem

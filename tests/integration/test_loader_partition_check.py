@@ -11,7 +11,8 @@ import time
 import pytest
 
 from journeys.errors import describe
-from journeys_core.settings import KafkaSettings, LoaderSettings
+from journeys.status import gather
+from journeys_core.settings import KafkaSettings, LoaderSettings, WarehouseSettings
 from streams.broker import EmbeddedBroker
 from streams.continuity import PartitionReplaced
 from streams.topics import ensure_topics
@@ -77,3 +78,11 @@ def test_a_broker_that_lost_its_topics_stops_the_loader_before_it_loads(
         publish(renamed, _records(420, seed=4))
         assert load(renamed, loader_settings, warehouse_url).loaded == 420
         assert _stored(warehouse_url) == 720
+
+    # A broker that holds fewer records than were loaded: `journeys status` flags it, not "lag 0".
+    with EmbeddedBroker(partitions=3) as third:
+        kafka = third.settings().model_copy(update=names)
+        ensure_topics(kafka)
+        publish(kafka, _records(30, seed=5))
+        view = gather(kafka, WarehouseSettings(url=warehouse_url))
+        assert [lag.replaced for lag in view.lags] == [True, True, True]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import yaml
+from rich.console import Console
 
 from journeys import status
 from tests.helpers import ROOT
@@ -32,3 +33,17 @@ def test_ago_reads_at_a_glance() -> None:
     assert status._ago(now, now - dt.timedelta(seconds=12)) == "12 s ago"
     assert status._ago(now, now - dt.timedelta(minutes=90)) == "1.5 h ago"
     assert status._ago(now, dt.datetime(2026, 11, 25, 12)) == "3.0 d ago"
+
+
+def test_a_topic_that_ends_before_what_was_loaded_is_flagged_not_shown_as_caught_up() -> None:
+    now = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
+    view = status.Status(warehouse="w", broker="b", consumer_group="g", now=now)
+    view.lags = [
+        status.TopicLag("t.sales", end=40, stored=300, updated_at=now, replaced=True),
+        status.TopicLag("t.support", end=90, stored=90, updated_at=now),
+    ]
+    console = Console(width=160, record=True)
+    console.print(status.render(view))
+    printed = console.export_text()
+    assert "re-created?" in printed
+    assert "journeys ingest says what to do" in printed
