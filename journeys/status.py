@@ -13,7 +13,7 @@ from rich.table import Table
 
 from journeys_core.settings import KafkaSettings, WarehouseSettings
 from journeys_core.warehouse import Row, parse_url, read_queries
-from streams.offsets import log_ends
+from streams.offsets import LogEnds, read_log_ends
 from streams.topics import BrokerUnavailable, admin_client, department_topics
 
 # The same limits as the dbt source freshness on raw.touchpoints (dbt_project/models/staging).
@@ -126,15 +126,18 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
             updated[row["topic"]] = max(updated.get(row["topic"], moment), moment)
     try:
         admin_client(kafka, attempts=1, timeout_s=2.0).close()
-        ends = log_ends(kafka)
+        tails = read_log_ends(kafka)
     except BrokerUnavailable:
         status.broker_problem = "not reachable"
-        ends = {}
+        tails = LogEnds({})
     by_topic: dict[str, int] = defaultdict(int)
-    for (topic, _), end in ends.items():
+    for (topic, _), end in tails.ends.items():
         by_topic[topic] += end
+    # Only ends read from a partition's tail: a broker slow to answer is not a re-created topic.
     replaced = {
-        topic for (topic, partition), end in ends.items() if end < stored_at.get((topic, partition), 0)
+        topic
+        for (topic, partition), end in tails.ends.items()
+        if (topic, partition) in tails.read and end < stored_at.get((topic, partition), 0)
     }
     for topic in sorted(wanted):
         status.lags.append(
@@ -155,7 +158,7 @@ def _ago(now: dt.datetime, moment: Any) -> str:
 
 def render(status: Status) -> Group:
     """Four small tables, read top to bottom: flow, volume, freshness, quality."""
-    flow = Table(title=f"Kafka → warehouse (group {status.consumer_group})", title_justify="left")
+    flow = Table(title=f"Kafka → warehouse (group {escape(status.consumer_group)})", title_justify="left")
     flow.add_column("topic")
     flow.add_column("in Kafka", justify="right")
     flow.add_column("loaded up to", justify="right")

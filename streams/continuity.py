@@ -11,17 +11,23 @@ stops the loader with what to do, before anything is loaded.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from journeys_core.settings import KafkaSettings
 from streams.kafka_config import client_options
+from streams.offsets import read_log_ends
 from streams.sinks.base import LoadedRecord
 from streams.topics import BrokerUnavailable
 
 _FETCH_TIMEOUT_S = 5.0
+_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 
 
 class PartitionReplaced(Exception):
@@ -46,24 +52,17 @@ def event_id_of(value: bytes | None) -> str | None:
     return event_id.lower() if isinstance(event_id, str) else None
 
 
-def difference(loaded: LoadedRecord, at: Found | None, answered: bool) -> str | None:
+def difference(loaded: LoadedRecord, at: Found) -> str | None:
     """Why the partition is not the one `loaded` came from, or None when it is (or cannot be told).
 
-    `at` is the first record returned after seeking to `loaded.offset`; `answered` says whether the
-    broker showed the partition's records when read from its beginning (asked only when `at` is None).
+    `at` is the first record the broker returned after a seek to `loaded.offset`.
     """
-    if at is None:
-        # A broker may answer a fetch past a partition's end with nothing; one that answers from
-        # the beginning but not at the offset loaded shows the partition ends before it.
-        return (
-            f"it ends before offset {loaded.offset}, which the warehouse loaded from it" if answered else None
-        )
     if at.offset < loaded.offset:
-        # The client jumped back to the beginning: the offset sought is past the partition's end.
+        # Sought past the end, the client jumped back to the beginning: the partition is shorter.
         return f"it ends before offset {loaded.offset}, which the warehouse loaded from it"
     if at.offset > loaded.offset:
         return None  # removed by retention or compaction: older records go first, normally
-    if loaded.payload is not None:
+    if loaded.rejected:
         if at.value != loaded.payload:
             return f"its record at offset {loaded.offset} differs from the rejected one loaded from there"
         return None
@@ -75,60 +74,93 @@ def difference(loaded: LoadedRecord, at: Found | None, answered: bool) -> str | 
     return None
 
 
-def _first_records(
-    consumer: KafkaConsumer, offsets: dict[TopicPartition, int]
-) -> dict[TopicPartition, Found]:
+def _first_records(kafka: KafkaSettings, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, Found]:
     """The first record at or after each offset that the broker returns within the timeout."""
-    consumer.pause(*consumer.assignment())
-    for tp, offset in offsets.items():
-        consumer.seek(tp, offset)
-    consumer.resume(*offsets)
-    found: dict[TopicPartition, Found] = {}
-    deadline = time.monotonic() + _FETCH_TIMEOUT_S
-    while len(found) < len(offsets) and time.monotonic() < deadline:
-        for tp, messages in consumer.poll(timeout_ms=200).items():
-            if tp in offsets and tp not in found and messages:
-                found[tp] = Found(messages[0].offset, messages[0].value)
-                consumer.pause(tp)
-    return found
-
-
-def check_partitions(kafka: KafkaSettings, loaded: dict[TopicPartition, LoadedRecord]) -> None:
-    """Raise PartitionReplaced when a partition no longer holds the last record loaded from it."""
-    if not loaded:
-        return
     # Past the end, jump to the beginning: a record below the offset sought shows the partition is shorter.
     consumer = KafkaConsumer(
         **client_options(kafka), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
     )
+    found: dict[TopicPartition, Found] = {}
     try:
-        consumer.assign(list(loaded))
-        at = _first_records(consumer, {tp: record.offset for tp, record in loaded.items()})
-        silent = [tp for tp in loaded if tp not in at]
-        answered: set[TopicPartition] = set()
-        if silent:
-            starts = consumer.beginning_offsets(silent)
-            ends = consumer.end_offsets(silent)
-            answered = set(_first_records(consumer, starts)) | {tp for tp in silent if ends[tp] <= starts[tp]}
+        consumer.assign(list(offsets))
+        for tp, offset in offsets.items():
+            consumer.seek(tp, offset)
+        deadline = time.monotonic() + _FETCH_TIMEOUT_S
+        while len(found) < len(offsets) and time.monotonic() < deadline:
+            for tp, messages in consumer.poll(timeout_ms=200).items():
+                if tp not in found and messages:
+                    found[tp] = Found(messages[0].offset, messages[0].value)
+                    consumer.pause(tp)
+        return found
     finally:
         consumer.close()
-    unread = [tp for tp in silent if tp not in answered]
-    if unread:
-        names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(unread))
-        raise BrokerUnavailable(
-            f"the broker returned no record of {names} within {_FETCH_TIMEOUT_S:.0f} s, so the loader "
-            "cannot check that they still hold what the warehouse loaded; try again when it answers"
-        )
+
+
+def _check_once(
+    kafka: KafkaSettings, loaded: dict[TopicPartition, LoadedRecord]
+) -> tuple[list[str], list[TopicPartition]]:
+    """Reasons partitions were replaced, and the partitions that could not be told either way."""
+    at = _first_records(kafka, {tp: record.offset for tp, record in loaded.items()})
     problems = []
     for tp, record in sorted(loaded.items()):
-        reason = difference(record, at.get(tp), tp in answered)
+        reason = difference(record, at[tp]) if tp in at else None
         if reason is not None:
             problems.append(f"{tp.topic} partition {tp.partition}: {reason}")
-    if problems:
-        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        raise PartitionReplaced(
-            f"the broker's partitions are not the ones the warehouse loaded from ({shown}): the topics "
-            "were deleted and re-created, or the broker lost its data (the embedded broker keeps it in "
-            "memory only). Nothing was loaded. Publish and load under new topic names: set "
-            "JOURNEYS_KAFKA_TOPIC_PREFIX (e.g. touchpoints-2) for the producers and the loader"
-        )
+    silent = [tp for tp in loaded if tp not in at]
+    if not silent:
+        return problems, []
+    # Nothing came back at the offset loaded from. Some brokers (Tansu) answer a fetch past the
+    # end with nothing, others were only slow: decide by where the partition really ends.
+    tails = read_log_ends(kafka)
+    unsure = []
+    for tp in sorted(silent):
+        end = tails.ends.get((tp.topic, tp.partition))
+        if (tp.topic, tp.partition) in tails.read and end is not None and end <= loaded[tp].offset:
+            problems.append(
+                f"{tp.topic} partition {tp.partition}: it ends at offset {end}, before offset "
+                f"{loaded[tp].offset}, which the warehouse loaded from it"
+            )
+        else:
+            unsure.append(tp)
+    return problems, unsure
+
+
+def check_partitions(kafka: KafkaSettings, loaded: dict[TopicPartition, LoadedRecord]) -> None:
+    """Raise PartitionReplaced when a partition no longer holds the last record loaded from it.
+
+    Partitions the broker does not answer for are asked again, with backoff; BrokerUnavailable
+    when they still cannot be told.
+    """
+    pending = dict(loaded)
+    delay = 1.0
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            problems, unsure = _check_once(kafka, pending)
+        except KafkaError as error:  # the broker went away mid-check: ask again
+            problems, unsure = [], list(pending)
+            log.warning("checking partitions failed (%s)", error)
+        if problems:
+            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            raise PartitionReplaced(
+                f"the broker's partitions are not the ones the warehouse loaded from ({shown}): the "
+                "topics were deleted and re-created, or the broker lost its data (the embedded broker "
+                "keeps it in memory only). Nothing was loaded. Publish and load under new topic names: "
+                "set JOURNEYS_KAFKA_TOPIC_PREFIX (e.g. touchpoints-2) for the producers and the loader"
+            )
+        if not unsure:
+            return
+        pending = {tp: pending[tp] for tp in unsure}
+        if attempt < _ATTEMPTS:
+            log.warning(
+                "could not read %d partitions back to check them; asking again in %.0f s", len(unsure), delay
+            )
+            time.sleep(delay)
+            delay *= 2
+    names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(pending))
+    raise BrokerUnavailable(
+        f"cannot read {names} back from the broker to check that they still hold what the warehouse "
+        f"loaded from them (nothing came back in {_ATTEMPTS} attempts): the broker is slow, or they "
+        "are empty although records were loaded from them, as after the topics were re-created. Try "
+        "again; if they were re-created, publish and load under new topic names "
+        "(JOURNEYS_KAFKA_TOPIC_PREFIX)"
+    )

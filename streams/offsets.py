@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -11,11 +12,26 @@ from streams.kafka_config import client_options
 from streams.topics import department_topics
 
 
+@dataclass(frozen=True)
+class LogEnds:
+    """Where each department partition ends, and which ends were confirmed by reading the tail."""
+
+    ends: dict[tuple[str, int], int]  # one past the last record
+    # Partitions whose last record came back: the others may be empty, or the broker was slow.
+    read: set[tuple[str, int]] = field(default_factory=set)
+
+
 def log_ends(kafka: KafkaSettings, *, quiet_seconds: float = 0.5) -> dict[tuple[str, int], int]:
-    """The next offset each department partition will get: one past its last record.
+    """The next offset each department partition will get: one past its last record."""
+    return read_log_ends(kafka, quiet_seconds=quiet_seconds).ends
+
+
+def read_log_ends(kafka: KafkaSettings, *, quiet_seconds: float = 0.5) -> LogEnds:
+    """Each department partition's end, read from its tail.
 
     Not just `end_offsets`: Tansu answers ListOffsets(latest) with the first offset of the last
-    record batch, not one past its last record, so the tail is read from there to find the real end.
+    record batch, not one past its last record, so the tail is read to find the real end. An empty
+    partition, or one the broker is slow to return, is not in `read`.
     """
     consumer = KafkaConsumer(**client_options(kafka), enable_auto_commit=False)
     try:
@@ -25,15 +41,20 @@ def log_ends(kafka: KafkaSettings, *, quiet_seconds: float = 0.5) -> dict[tuple[
             for partition in sorted(consumer.partitions_for_topic(topic) or ())
         ]
         ends = dict(consumer.end_offsets(partitions))
+        starts = consumer.beginning_offsets(partitions)
+        read: set[tuple[str, int]] = set()
         consumer.assign(partitions)
         for tp, end in ends.items():
-            consumer.seek(tp, end)
+            # From the record before the end a broker reports, so that the last record comes back
+            # from brokers that report the end exactly too.
+            consumer.seek(tp, max(end - 1, starts[tp]))
         quiet_since = time.monotonic()
         while time.monotonic() - quiet_since < quiet_seconds:
             records = consumer.poll(timeout_ms=100)
             for tp, messages in records.items():
                 ends[tp] = max(ends[tp], messages[-1].offset + 1)
+                read.add((tp.topic, tp.partition))
                 quiet_since = time.monotonic()
-        return {(tp.topic, tp.partition): end for tp, end in ends.items()}
+        return LogEnds({(tp.topic, tp.partition): end for tp, end in ends.items()}, read)
     finally:
         consumer.close()

@@ -58,14 +58,16 @@ class LoadedRecord:
     """The last record a consumer group stored from a partition: its offset and what it held."""
 
     offset: int
-    event_id: str | None  # a touchpoint: its event_id (raw.touchpoints)
-    payload: bytes | None  # a rejected record: its exact bytes (raw.quarantine)
+    rejected: bool  # quarantined (compare its bytes), else a touchpoint (compare its event_id)
+    event_id: str | None = None  # a touchpoint's, as raw.touchpoints stores it
+    payload: bytes | None = None  # a rejected record's exact bytes (None for a null value)
 
 
 # Per partition of a consumer group, the stored record with the highest offset below the group's
 # next offset, from the batch that last advanced it (its rows carry the offsets' updated_at, which
 # spares sorting the whole table); a quarantined record's bytes win over the row its replay loaded
-# at the same offset. One query for all partitions: PostgreSQL reads raw.touchpoints once.
+# at the same offset. One query for all partitions: PostgreSQL reads raw.touchpoints once. A
+# partition whose last batch stored no row (all of it duplicates) goes unchecked.
 LAST_LOADED_SQL = """
 with stored as (
     select touchpoints.topic, touchpoints.kafka_partition, touchpoints.kafka_offset,
@@ -85,19 +87,22 @@ with stored as (
         and offsets.kafka_partition = quarantine.kafka_partition
         and quarantine.kafka_offset < offsets.next_offset and quarantine.quarantined_at = offsets.updated_at
 )
-select distinct on (topic, kafka_partition) topic, kafka_partition, kafka_offset, event_id, payload
+select distinct on (topic, kafka_partition)
+    topic, kafka_partition, kafka_offset, preference = 0 as rejected, event_id, payload
 from stored
 order by topic, kafka_partition, kafka_offset desc, preference
 """
 
 
 def last_loaded_records(
-    rows: list[tuple[str, int, int, str | None, bytes | None]], partitions: list[tuple[str, int]]
+    rows: list[tuple[str, int, int, bool, str | None, bytes | None]], partitions: list[tuple[str, int]]
 ) -> dict[tuple[str, int], LoadedRecord]:
     wanted = set(partitions)
     return {
-        (topic, partition): LoadedRecord(offset, event_id, None if payload is None else bytes(payload))
-        for topic, partition, offset, event_id, payload in rows
+        (topic, partition): LoadedRecord(
+            offset, rejected, event_id, None if payload is None else bytes(payload)
+        )
+        for topic, partition, offset, rejected, event_id, payload in rows
         if (topic, partition) in wanted
     }
 
