@@ -151,8 +151,12 @@ create table if not exists raw.ingest_offsets (
     kafka_partition integer not null,
     next_offset     bigint not null,
     updated_at      timestamptz not null,
+    -- SHA-256 of the value of the record at next_offset - 1, so a loader can tell that the broker
+    -- still holds what was loaded (streams/continuity.py); null in rows written before it existed.
+    last_value_sha256 text,
     primary key (consumer_group, topic, kafka_partition)
 );
+{add_offset_columns}
 """
 
 # DuckDB keeps an ART index wholly in memory and it grows with the table, so there event_id is
@@ -168,6 +172,10 @@ _TYPES = {
         "add_replay_columns": (
             "alter table raw.quarantine add column if not exists replayed_at timestamptz;\n"
             "alter table raw.quarantine add column if not exists replayed_event_id text;"
+        ),
+        # ... and those created before the partition check get its column.
+        "add_offset_columns": (
+            "alter table raw.ingest_offsets add column if not exists last_value_sha256 text;"
         ),
     },
     "postgresql": {
@@ -187,6 +195,12 @@ _TYPES = {
                    and attname = 'replayed_at' and not attisdropped) then
         alter table raw.quarantine add column if not exists replayed_at timestamptz;
         alter table raw.quarantine add column if not exists replayed_event_id text;
+    end if;
+end $$;""",
+        "add_offset_columns": """do $$ begin
+    if not exists (select from pg_attribute where attrelid = 'raw.ingest_offsets'::regclass
+                   and attname = 'last_value_sha256' and not attisdropped) then
+        alter table raw.ingest_offsets add column if not exists last_value_sha256 text;
     end if;
 end $$;""",
     },

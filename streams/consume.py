@@ -23,7 +23,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from journeys_core.settings import KafkaSettings, LoaderSettings
-from streams.continuity import check_partitions
+from streams.continuity import LastLoaded, check_partitions
 from streams.contract import Rejection, decode
 from streams.kafka_config import client_options
 from streams.sinks.base import Batch, OffsetConflict, Sink, TransientWarehouseError, WriteResult
@@ -216,7 +216,7 @@ class Loader:
                 batch.add_touchpoint(event, tp.topic, tp.partition, message.offset)
             batch.size += len(value) if value else 0
         batch.records += len(messages)
-        batch.cover(tp.topic, tp.partition, self.starts[tp], messages[-1].offset + 1)
+        batch.cover(tp.topic, tp.partition, self.starts[tp], messages[-1].offset + 1, messages[-1].value)
         self.stats.consumed += len(messages)
 
     def _batch_due(self, got_records: bool) -> bool:
@@ -284,7 +284,9 @@ class Loader:
         self._settle()  # the in-flight write may move these offsets, and shares the connection
         keys = [(tp.topic, tp.partition) for tp in partitions]
         stored = self._with_retries(lambda: self.sink.stored_offsets(self.group, keys))
-        self._check_continuity([tp for tp in partitions if (tp.topic, tp.partition) in stored])
+        self._check_continuity(
+            {tp: stored[(tp.topic, tp.partition)] for tp in partitions if (tp.topic, tp.partition) in stored}
+        )
         missing = [tp for tp in partitions if (tp.topic, tp.partition) not in stored]
         # An explicit offset, not seek_to_beginning: its lazy reset can land after a fetch and rewind.
         beginnings = self.consumer.beginning_offsets(missing) if missing else {}
@@ -295,16 +297,20 @@ class Loader:
             self.positions[tp] = NO_STORED_OFFSET if offset is None else offset
             self.starts[tp] = self.positions[tp]
 
-    def _check_continuity(self, resumed: list[TopicPartition]) -> None:
+    def _check_continuity(self, stored: dict[TopicPartition, int]) -> None:
         """Stop before loading when a partition lost the records stored from it (re-created topic)."""
-        unchecked = [tp for tp in resumed if tp not in self.checked]
+        unchecked = [tp for tp in stored if tp not in self.checked and stored[tp] > 0]
         if not unchecked:
             return
         keys = [(tp.topic, tp.partition) for tp in unchecked]
-        loaded = self._with_retries(lambda: self.sink.last_loaded(self.group, keys))
+        digests = self._with_retries(lambda: self.sink.last_values(self.group, keys))
         check_partitions(
             self.kafka,
-            {tp: loaded[(tp.topic, tp.partition)] for tp in unchecked if (tp.topic, tp.partition) in loaded},
+            {
+                tp: LastLoaded(stored[tp] - 1, digests[(tp.topic, tp.partition)])
+                for tp in unchecked
+                if (tp.topic, tp.partition) in digests
+            },
         )
         self.checked.update(unchecked)
 

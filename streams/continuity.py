@@ -3,14 +3,14 @@
 Offsets identify records only within one life of a topic. When a topic is deleted and re-created,
 or a broker loses its data (the embedded broker keeps everything in memory), the same names start
 again at offset 0: resuming from the stored offset would skip the new records below it, and
-staging (incremental by offset) would never see them. So the last record the warehouse stored from
-each partition is read back from the broker and compared; a partition that no longer holds it
-stops the loader with what to do, before anything is loaded.
+staging (incremental by offset) would never see them. Each batch stores, with its offsets, the
+SHA-256 of the last record's value it covers per partition; the record at that offset is read back
+from the broker and compared, and a partition that no longer holds it stops the loader with what
+to do, before anything is loaded.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from kafka.errors import KafkaError
 from journeys_core.settings import KafkaSettings
 from streams.kafka_config import client_options
 from streams.offsets import read_log_ends
-from streams.sinks.base import LoadedRecord
+from streams.sinks.base import value_sha256
 from streams.topics import BrokerUnavailable
 
 _FETCH_TIMEOUT_S = 5.0
@@ -42,17 +42,15 @@ class Found:
     value: bytes | None
 
 
-def event_id_of(value: bytes | None) -> str | None:
-    """The event_id a record carries, lower case (as raw.touchpoints stores it), if any."""
-    try:
-        envelope = json.loads(value or b"")
-    except ValueError:
-        return None
-    event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
-    return event_id.lower() if isinstance(event_id, str) else None
+@dataclass(frozen=True)
+class LastLoaded:
+    """The last record loaded from a partition: its offset and the SHA-256 of its value."""
+
+    offset: int
+    value_sha256: str
 
 
-def difference(loaded: LoadedRecord, at: Found) -> str | None:
+def difference(loaded: LastLoaded, at: Found) -> str | None:
     """Why the partition is not the one `loaded` came from, or None when it is (or cannot be told).
 
     `at` is the first record the broker returned after a seek to `loaded.offset`.
@@ -62,15 +60,8 @@ def difference(loaded: LoadedRecord, at: Found) -> str | None:
         return f"it ends before offset {loaded.offset}, which the warehouse loaded from it"
     if at.offset > loaded.offset:
         return None  # removed by retention or compaction: older records go first, normally
-    if loaded.rejected:
-        if at.value != loaded.payload:
-            return f"its record at offset {loaded.offset} differs from the rejected one loaded from there"
-        return None
-    if event_id_of(at.value) != (loaded.event_id or "").lower():
-        return (
-            f"its record at offset {loaded.offset} is not event {loaded.event_id}, which the warehouse "
-            "loaded from there"
-        )
+    if value_sha256(at.value) != loaded.value_sha256:
+        return f"its record at offset {loaded.offset} is not the one the warehouse loaded from there"
     return None
 
 
@@ -97,7 +88,7 @@ def _first_records(kafka: KafkaSettings, offsets: dict[TopicPartition, int]) -> 
 
 
 def _check_once(
-    kafka: KafkaSettings, loaded: dict[TopicPartition, LoadedRecord]
+    kafka: KafkaSettings, loaded: dict[TopicPartition, LastLoaded]
 ) -> tuple[list[str], list[TopicPartition]]:
     """Reasons partitions were replaced, and the partitions that could not be told either way."""
     at = _first_records(kafka, {tp: record.offset for tp, record in loaded.items()})
@@ -125,7 +116,7 @@ def _check_once(
     return problems, unsure
 
 
-def check_partitions(kafka: KafkaSettings, loaded: dict[TopicPartition, LoadedRecord]) -> None:
+def check_partitions(kafka: KafkaSettings, loaded: dict[TopicPartition, LastLoaded]) -> None:
     """Raise PartitionReplaced when a partition no longer holds the last record loaded from it.
 
     Partitions the broker does not answer for are asked again, with backoff; BrokerUnavailable

@@ -6,6 +6,7 @@ The loop that fills batches is written once in `streams.consume`; each warehouse
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,58 +54,9 @@ class TransientWarehouseError(Exception):
     """The warehouse connection failed mid-batch; the batch can be retried after reconnecting."""
 
 
-@dataclass(frozen=True)
-class LoadedRecord:
-    """The last record a consumer group stored from a partition: its offset and what it held."""
-
-    offset: int
-    rejected: bool  # quarantined (compare its bytes), else a touchpoint (compare its event_id)
-    event_id: str | None = None  # a touchpoint's, as raw.touchpoints stores it
-    payload: bytes | None = None  # a rejected record's exact bytes (None for a null value)
-
-
-# Per partition of a consumer group, the stored record with the highest offset below the group's
-# next offset, from the batch that last advanced it (its rows carry the offsets' updated_at, which
-# spares sorting the whole table); a quarantined record's bytes win over the row its replay loaded
-# at the same offset. One query for all partitions: PostgreSQL reads raw.touchpoints once. A
-# partition whose last batch stored no row (all of it duplicates) goes unchecked.
-LAST_LOADED_SQL = """
-with stored as (
-    select touchpoints.topic, touchpoints.kafka_partition, touchpoints.kafka_offset,
-           cast(touchpoints.event_id as text) as event_id, cast(null as {bytes}) as payload,
-           1 as preference
-    from raw.touchpoints as touchpoints
-    inner join raw.ingest_offsets as offsets
-        on offsets.consumer_group = {group} and offsets.topic = touchpoints.topic
-        and offsets.kafka_partition = touchpoints.kafka_partition
-        and touchpoints.kafka_offset < offsets.next_offset and touchpoints.loaded_at = offsets.updated_at
-    union all
-    select quarantine.topic, quarantine.kafka_partition, quarantine.kafka_offset,
-           null, quarantine.payload, 0
-    from raw.quarantine as quarantine
-    inner join raw.ingest_offsets as offsets
-        on offsets.consumer_group = {group} and offsets.topic = quarantine.topic
-        and offsets.kafka_partition = quarantine.kafka_partition
-        and quarantine.kafka_offset < offsets.next_offset and quarantine.quarantined_at = offsets.updated_at
-)
-select distinct on (topic, kafka_partition)
-    topic, kafka_partition, kafka_offset, preference = 0 as rejected, event_id, payload
-from stored
-order by topic, kafka_partition, kafka_offset desc, preference
-"""
-
-
-def last_loaded_records(
-    rows: list[tuple[str, int, int, bool, str | None, bytes | None]], partitions: list[tuple[str, int]]
-) -> dict[tuple[str, int], LoadedRecord]:
-    wanted = set(partitions)
-    return {
-        (topic, partition): LoadedRecord(
-            offset, rejected, event_id, None if payload is None else bytes(payload)
-        )
-        for topic, partition, offset, rejected, event_id, payload in rows
-        if (topic, partition) in wanted
-    }
+def value_sha256(value: bytes | None) -> str:
+    """What identifies a record's value: its SHA-256 (hex), or "null" for a record with no value."""
+    return "null" if value is None else hashlib.sha256(value).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -115,6 +67,7 @@ class PartitionRange:
     partition: int
     start: int
     end: int
+    last_value_sha256: str  # of the record at end - 1, stored with the offsets
 
 
 @dataclass
@@ -173,11 +126,13 @@ class Batch:
         columns["event_id"].append(rejection.event_id)
         columns["event_type"].append(rejection.event_type)
 
-    def cover(self, topic: str, partition: int, start: int, end: int) -> None:
-        """Record that offsets up to `end` of this partition are in the batch."""
+    def cover(self, topic: str, partition: int, start: int, end: int, last_value: bytes | None) -> None:
+        """Record that offsets up to `end` of this partition are in the batch (`last_value` at end - 1)."""
         previous = self.ranges.get((topic, partition))
         first = previous.start if previous else start
-        self.ranges[(topic, partition)] = PartitionRange(topic, partition, first, end)
+        self.ranges[(topic, partition)] = PartitionRange(
+            topic, partition, first, end, value_sha256(last_value)
+        )
 
     @property
     def touchpoint_count(self) -> int:
@@ -213,10 +168,8 @@ class Sink(Protocol):
         """The next offset to read per partition, as committed with the data."""
         ...
 
-    def last_loaded(
-        self, group: str, partitions: list[tuple[str, int]]
-    ) -> dict[tuple[str, int], LoadedRecord]:
-        """The last record the group stored from each partition (none when it stored no row yet)."""
+    def last_values(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """Per partition, the SHA-256 of the value at the group's next offset - 1 (when stored)."""
         ...
 
     def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:

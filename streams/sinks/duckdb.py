@@ -8,12 +8,9 @@ import duckdb
 
 from journeys_core.warehouse import WarehouseUrl, connect_duckdb, raw_ddl
 from streams.sinks.base import (
-    LAST_LOADED_SQL,
     Batch,
-    LoadedRecord,
     OffsetConflict,
     WriteResult,
-    last_loaded_records,
 )
 
 _INSERT_TOUCHPOINTS = """
@@ -36,9 +33,12 @@ on conflict do nothing
 """
 # Compare-and-set: advance only from the offset this batch started at, else another writer won.
 _ADVANCE_OFFSET = """
-insert into raw.ingest_offsets values ($group, $topic, $partition, $end, $loaded_at)
+insert into raw.ingest_offsets (consumer_group, topic, kafka_partition, next_offset, updated_at,
+                                last_value_sha256)
+values ($group, $topic, $partition, $end, $loaded_at, $last_value_sha256)
 on conflict (consumer_group, topic, kafka_partition) do update
-    set next_offset = excluded.next_offset, updated_at = excluded.updated_at
+    set next_offset = excluded.next_offset, updated_at = excluded.updated_at,
+        last_value_sha256 = excluded.last_value_sha256
     where ingest_offsets.next_offset = $start
 returning next_offset
 """
@@ -63,11 +63,14 @@ class DuckDBSink:
         wanted = set(partitions)
         return {(t, p): n for t, p, n in rows if (t, p) in wanted}
 
-    def last_loaded(
-        self, group: str, partitions: list[tuple[str, int]]
-    ) -> dict[tuple[str, int], LoadedRecord]:
-        sql = LAST_LOADED_SQL.format(bytes="blob", group="$group")
-        return last_loaded_records(self.connection.execute(sql, {"group": group}).fetchall(), partitions)
+    def last_values(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        rows = self.connection.execute(
+            "select topic, kafka_partition, last_value_sha256 from raw.ingest_offsets "
+            "where consumer_group = ? and last_value_sha256 is not null",
+            [group],
+        ).fetchall()
+        wanted = set(partitions)
+        return {(t, p): digest for t, p, digest in rows if (t, p) in wanted}
 
     def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:
         con = self.connection
@@ -83,6 +86,7 @@ class DuckDBSink:
                         "start": rng.start,
                         "end": rng.end,
                         "loaded_at": loaded_at,
+                        "last_value_sha256": rng.last_value_sha256,
                     },
                 ).fetchall()
                 if not advanced:

@@ -9,15 +9,12 @@ import psycopg
 
 from journeys_core.warehouse import WarehouseUrl, connect_postgres, raw_ddl
 from streams.sinks.base import (
-    LAST_LOADED_SQL,
     QUARANTINE_SCHEMA,
     TOUCHPOINT_SCHEMA,
     Batch,
-    LoadedRecord,
     OffsetConflict,
     TransientWarehouseError,
     WriteResult,
-    last_loaded_records,
 )
 
 _TEMP_TABLES = """
@@ -48,9 +45,12 @@ on conflict do nothing
 """
 # Compare-and-set: advance only from the offset this batch started at, else another writer won.
 _ADVANCE_OFFSET = """
-insert into raw.ingest_offsets values (%(group)s, %(topic)s, %(partition)s, %(end)s, %(loaded_at)s)
+insert into raw.ingest_offsets (consumer_group, topic, kafka_partition, next_offset, updated_at,
+                                last_value_sha256)
+values (%(group)s, %(topic)s, %(partition)s, %(end)s, %(loaded_at)s, %(last_value_sha256)s)
 on conflict (consumer_group, topic, kafka_partition) do update
-    set next_offset = excluded.next_offset, updated_at = excluded.updated_at
+    set next_offset = excluded.next_offset, updated_at = excluded.updated_at,
+        last_value_sha256 = excluded.last_value_sha256
     where raw.ingest_offsets.next_offset = %(start)s
 """
 
@@ -90,16 +90,18 @@ class PostgresSink:
         wanted = set(partitions)
         return {(t, p): n for t, p, n in rows if (t, p) in wanted}
 
-    def last_loaded(
-        self, group: str, partitions: list[tuple[str, int]]
-    ) -> dict[tuple[str, int], LoadedRecord]:
-        sql = LAST_LOADED_SQL.format(bytes="bytea", group="%(group)s")
+    def last_values(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
         try:
             with self.connection.transaction():
-                rows = self.connection.execute(sql, {"group": group}).fetchall()
+                rows = self.connection.execute(
+                    "select topic, kafka_partition, last_value_sha256 from raw.ingest_offsets "
+                    "where consumer_group = %s and last_value_sha256 is not null",
+                    [group],
+                ).fetchall()
         except psycopg.OperationalError as error:  # a lost connection: reconnect and read again
             raise TransientWarehouseError(str(error).strip()) from error
-        return last_loaded_records(rows, partitions)
+        wanted = set(partitions)
+        return {(t, p): digest for t, p, digest in rows if (t, p) in wanted}
 
     def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:
         try:
@@ -122,6 +124,7 @@ class PostgresSink:
                         "start": rng.start,
                         "end": rng.end,
                         "loaded_at": loaded_at,
+                        "last_value_sha256": rng.last_value_sha256,
                     },
                 )
                 if cur.rowcount != 1:
