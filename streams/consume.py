@@ -26,7 +26,14 @@ from journeys_core.settings import KafkaSettings, LoaderSettings
 from streams.continuity import LastLoaded, check_partitions
 from streams.contract import Rejection, decode
 from streams.kafka_config import client_options
-from streams.sinks.base import Batch, OffsetConflict, Sink, TransientWarehouseError, WriteResult
+from streams.sinks.base import (
+    Batch,
+    OffsetConflict,
+    Sink,
+    StoredOffset,
+    TransientWarehouseError,
+    WriteResult,
+)
 from streams.topics import department_topics, dlq_topic, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -284,35 +291,31 @@ class Loader:
         self._settle()  # the in-flight write may move these offsets, and shares the connection
         keys = [(tp.topic, tp.partition) for tp in partitions]
         stored = self._with_retries(lambda: self.sink.stored_offsets(self.group, keys))
-        self._check_continuity(
-            {tp: stored[(tp.topic, tp.partition)] for tp in partitions if (tp.topic, tp.partition) in stored}
-        )
-        missing = [tp for tp in partitions if (tp.topic, tp.partition) not in stored]
+        resumed = {
+            tp: stored[(tp.topic, tp.partition)] for tp in partitions if (tp.topic, tp.partition) in stored
+        }
+        self._check_continuity(resumed)
+        missing = [tp for tp in partitions if tp not in resumed]
         # An explicit offset, not seek_to_beginning: its lazy reset can land after a fetch and rewind.
         beginnings = self.consumer.beginning_offsets(missing) if missing else {}
         for tp in partitions:
-            offset = stored.get((tp.topic, tp.partition))
+            offset = resumed[tp].next_offset if tp in resumed else None
             self.fetched[tp] = beginnings[tp] if offset is None else offset
             self.consumer.seek(tp, self.fetched[tp])
             self.positions[tp] = NO_STORED_OFFSET if offset is None else offset
             self.starts[tp] = self.positions[tp]
 
-    def _check_continuity(self, stored: dict[TopicPartition, int]) -> None:
+    def _check_continuity(self, resumed: dict[TopicPartition, StoredOffset]) -> None:
         """Stop before loading when a partition lost the records stored from it (re-created topic)."""
-        unchecked = [tp for tp in stored if tp not in self.checked and stored[tp] > 0]
-        if not unchecked:
-            return
-        keys = [(tp.topic, tp.partition) for tp in unchecked]
-        digests = self._with_retries(lambda: self.sink.last_values(self.group, keys))
         check_partitions(
             self.kafka,
             {
-                tp: LastLoaded(stored[tp] - 1, digests[(tp.topic, tp.partition)])
-                for tp in unchecked
-                if (tp.topic, tp.partition) in digests
+                tp: LastLoaded(stored.next_offset - 1, stored.last_value_sha256)
+                for tp, stored in resumed.items()
+                if tp not in self.checked and stored.last_value_sha256 is not None
             },
         )
-        self.checked.update(unchecked)
+        self.checked.update(resumed)
 
     # -- writing -------------------------------------------------------------------------------
 

@@ -60,6 +60,14 @@ def value_sha256(value: bytes | None) -> str:
 
 
 @dataclass(frozen=True)
+class StoredOffset:
+    """Where a consumer group resumes a partition, and what the record before it held."""
+
+    next_offset: int
+    last_value_sha256: str | None  # None in rows stored before loaders kept it
+
+
+@dataclass(frozen=True)
 class PartitionRange:
     """Offsets [start, end) of one partition that a batch covers; `start` is what must be stored."""
 
@@ -164,12 +172,10 @@ class Sink(Protocol):
     def setup(self) -> None:
         """Create the raw schema when missing."""
 
-    def stored_offsets(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """The next offset to read per partition, as committed with the data."""
-        ...
-
-    def last_values(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
-        """Per partition, the SHA-256 of the value at the group's next offset - 1 (when stored)."""
+    def stored_offsets(
+        self, group: str, partitions: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], StoredOffset]:
+        """Per partition, the next offset to read, as committed with the data."""
         ...
 
     def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:

@@ -10,6 +10,7 @@ from journeys_core.warehouse import WarehouseUrl, connect_duckdb, raw_ddl
 from streams.sinks.base import (
     Batch,
     OffsetConflict,
+    StoredOffset,
     WriteResult,
 )
 
@@ -55,22 +56,16 @@ class DuckDBSink:
     def setup(self) -> None:
         self.connection.execute(raw_ddl("duckdb"))
 
-    def stored_offsets(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    def stored_offsets(
+        self, group: str, partitions: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], StoredOffset]:
         rows = self.connection.execute(
-            "select topic, kafka_partition, next_offset from raw.ingest_offsets where consumer_group = ?",
+            "select topic, kafka_partition, next_offset, last_value_sha256 from raw.ingest_offsets "
+            "where consumer_group = ?",
             [group],
         ).fetchall()
         wanted = set(partitions)
-        return {(t, p): n for t, p, n in rows if (t, p) in wanted}
-
-    def last_values(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
-        rows = self.connection.execute(
-            "select topic, kafka_partition, last_value_sha256 from raw.ingest_offsets "
-            "where consumer_group = ? and last_value_sha256 is not null",
-            [group],
-        ).fetchall()
-        wanted = set(partitions)
-        return {(t, p): digest for t, p, digest in rows if (t, p) in wanted}
+        return {(t, p): StoredOffset(n, digest) for t, p, n, digest in rows if (t, p) in wanted}
 
     def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:
         con = self.connection

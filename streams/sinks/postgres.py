@@ -13,6 +13,7 @@ from streams.sinks.base import (
     TOUCHPOINT_SCHEMA,
     Batch,
     OffsetConflict,
+    StoredOffset,
     TransientWarehouseError,
     WriteResult,
 )
@@ -77,31 +78,20 @@ class PostgresSink:
         finally:
             self.connection = connect_postgres(self.target)
 
-    def stored_offsets(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    def stored_offsets(
+        self, group: str, partitions: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], StoredOffset]:
         try:
             with self.connection.transaction():
                 rows = self.connection.execute(
-                    "select topic, kafka_partition, next_offset from raw.ingest_offsets "
+                    "select topic, kafka_partition, next_offset, last_value_sha256 from raw.ingest_offsets "
                     "where consumer_group = %s",
                     [group],
                 ).fetchall()
         except psycopg.OperationalError as error:  # a lost connection: reconnect and read again
             raise TransientWarehouseError(str(error).strip()) from error
         wanted = set(partitions)
-        return {(t, p): n for t, p, n in rows if (t, p) in wanted}
-
-    def last_values(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
-        try:
-            with self.connection.transaction():
-                rows = self.connection.execute(
-                    "select topic, kafka_partition, last_value_sha256 from raw.ingest_offsets "
-                    "where consumer_group = %s and last_value_sha256 is not null",
-                    [group],
-                ).fetchall()
-        except psycopg.OperationalError as error:  # a lost connection: reconnect and read again
-            raise TransientWarehouseError(str(error).strip()) from error
-        wanted = set(partitions)
-        return {(t, p): digest for t, p, digest in rows if (t, p) in wanted}
+        return {(t, p): StoredOffset(n, digest) for t, p, n, digest in rows if (t, p) in wanted}
 
     def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:
         try:
