@@ -6,6 +6,7 @@ import psycopg
 from pydantic import ValidationError
 
 from expectations.errors import QualityError
+from journeys.report import ReportError
 from journeys.transform import TransformError
 from journeys_core.privacy import PrivacyError
 from journeys_core.warehouse import WarehouseError
@@ -27,6 +28,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     PartitionReplaced,
     TimeoutError,
     TransformError,
+    ReportError,
     QualityError,
     PrivacyError,
     QuarantineError,

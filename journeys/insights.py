@@ -17,7 +17,9 @@ QUERIES = {
         from marts.fct_order_journeys group by outcome""",
     "outcomes_by_week": """
         select cast(date_trunc('week', placed_at) as date) as week_start, outcome, count(*) as journeys
-        from marts.fct_order_journeys group by 1, 2 order by 1, 2""",
+        from marts.fct_order_journeys
+        where placed_at is not null  -- an order whose placement has not arrived yet has no week
+        group by 1, 2 order by 1, 2""",
     "funnel": """
         select stage_number, stage, orders, share_of_placed, p50_hours_from_placed, p90_hours_from_placed
         from marts.mart_journey_funnel order by stage_number""",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from html import escape
@@ -45,6 +46,11 @@ def _figure(name: str, svg: str, caption: str) -> str:
     return f'<figure data-chart="{name}">{svg}<figcaption>{escape(caption)}</figcaption></figure>'
 
 
+def _share(part: int, total: int, decimals: int) -> str:
+    """`part` as a percentage of `total`; a dash when there is nothing to divide (an empty warehouse)."""
+    return f"{part / total:.{decimals}%}" if total else "-"
+
+
 def _outcome_mix(insights: Insights) -> str:
     weeks = sorted({row["week_start"] for row in insights["outcomes_by_week"]})
     counts = {
@@ -52,7 +58,7 @@ def _outcome_mix(insights: Insights) -> str:
     }
     series = {outcome: [counts.get((week, outcome), 0.0) for week in weeks] for outcome in OUTCOMES}
     totals = insights.outcome_counts()
-    total = sum(totals.values()) or 1
+    total = sum(totals.values())
     svg = charts.stacked_columns(
         [week.strftime("%d %b") for week in weeks],
         series,
@@ -62,9 +68,9 @@ def _outcome_mix(insights: Insights) -> str:
     )
     caption = (
         f"Each column is one week of orders, split by how their journey ended. Of {total:,} journeys, "
-        f"{totals['smooth'] / total:.0%} went smoothly, {totals['recovered'] / total:.0%} recovered from a "
-        f"problem and {totals['lost'] / total:.0%} were lost; recent weeks hold more journeys still "
-        "in progress."
+        f"{_share(totals['smooth'], total, 0)} went smoothly, {_share(totals['recovered'], total, 0)} "
+        f"recovered from a problem and {_share(totals['lost'], total, 0)} were lost; recent weeks hold "
+        "more journeys still in progress."
     )
     return _figure("outcome-mix", svg, caption)
 
@@ -282,12 +288,12 @@ def _at_risk(insights: Insights) -> str:
 def render(insights: Insights, *, source: str, generated_at: dt.datetime) -> str:
     """The whole report page as one string."""
     outcomes = insights.outcome_counts()
-    total = sum(outcomes.values()) or 1
+    total = sum(outcomes.values())
     customers = insights.customers()
     kpis = [
         ("journeys", f"{total:,}"),
-        ("smooth", f"{outcomes['smooth'] / total:.0%}"),
-        ("lost", f"{outcomes['lost'] / total:.1%}"),
+        ("smooth", _share(outcomes["smooth"], total, 0)),
+        ("lost", _share(outcomes["lost"], total, 1)),
         ("customers", f"{int(customers.get('customers') or 0):,}"),
         ("at risk", f"{int(customers.get('at_risk') or 0):,}"),
         ("mean health", _num(customers.get("mean_health"), 0)),
@@ -315,11 +321,28 @@ def render(insights: Insights, *, source: str, generated_at: dt.datetime) -> str
     )
 
 
+class ReportError(Exception):
+    """The report cannot be written where it was asked to go."""
+
+
 def write_report(insights: Insights, path: Path, *, source: str) -> Path:
-    """Write the report atomically (a reader never sees half a file) and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the report atomically (a reader never sees half a file) and return its path.
+
+    A folder gets `journeys.html` inside it.
+    """
+    if path.is_dir():
+        path = path / "journeys.html"
     html = render(insights, source=source, generated_at=dt.datetime.now(dt.UTC))
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(html, encoding="utf-8")
-    partial.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(html, encoding="utf-8")
+        partial.replace(path)
+    except OSError as error:
+        with contextlib.suppress(OSError):  # the folder itself may be what failed
+            partial.unlink(missing_ok=True)
+        raise ReportError(
+            f"cannot write the report to {path} ({error.strerror or error}): choose a writable file "
+            "with --output, or set JOURNEYS_REPORT_PATH"
+        ) from error
     return path
