@@ -110,8 +110,8 @@ def broker(
 
 @app.command()
 def simulate(
-    customers: Annotated[int, typer.Option(help="How many customers.")] = 2000,
-    days: Annotated[int, typer.Option(help="How many days of history, ending today.")] = 90,
+    customers: Annotated[int, typer.Option(min=1, help="How many customers.")] = 2000,
+    days: Annotated[int, typer.Option(min=1, help="How many days of history, ending today.")] = 90,
     seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 42,
     start: Annotated[
         dt.datetime | None,
@@ -358,8 +358,8 @@ def _examples(outcome: ExpectationOutcome) -> str:
 
 @app.command()
 def run(
-    customers: Annotated[int, typer.Option(help="How many customers to simulate.")] = 3000,
-    days: Annotated[int, typer.Option(help="How many days of history, ending today.")] = 90,
+    customers: Annotated[int, typer.Option(min=1, help="How many customers to simulate.")] = 3000,
+    days: Annotated[int, typer.Option(min=1, help="How many days of history, ending today.")] = 90,
     seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 42,
     warehouse: Annotated[
         str | None,

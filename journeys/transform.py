@@ -242,7 +242,7 @@ def transform(
         finally:
             if target.kind == "duckdb":
                 _release_duckdb()
-    return summarise(
+    summary = summarise(
         command,
         profile_target,
         outcome.success,
@@ -251,6 +251,15 @@ def transform(
         elapsed=time.monotonic() - started,
         log_path=log_dir / "dbt.log",
     )
+    ran = summary.models + summary.tests_passed + summary.tests_failed + summary.tests_warned + summary.errors
+    if select and command in ("build", "run", "test") and ran + summary.skipped == 0:
+        # dbt only warns when a selection matches nothing; a typo must not look like a build.
+        raise TransformError(
+            f"nothing in the dbt project matches --select {' '.join(select)}: name models as in "
+            "dbt_project/models, e.g. fct_order_journeys (or fct_order_journeys+ for it and what "
+            "depends on it)"
+        )
+    return summary
 
 
 def _release_duckdb() -> None:

@@ -27,6 +27,11 @@ def test_transform_summarises_the_build_and_explains_a_failing_test(
     assert "models built" in built.stdout and " 16 " in built.stdout
     assert query(duckdb_url, "select count(*) from marts.fct_order_journeys") == [(8,)]
 
+    # A selection that matches nothing is a mistake, not a build of nothing.
+    typo = run_journeys("transform", "--select", "fct_order_journey", env=env)
+    assert typo.returncode == 2, typo.stdout + typo.stderr
+    assert "nothing in the dbt project matches --select fct_order_journey" in " ".join(typo.stderr.split())
+
     # An event type outside the contract, written past the loader (which would quarantine it):
     # the staging test on sales actions must fail, and the summary must say what it checks.
     target = parse_url(duckdb_url)
