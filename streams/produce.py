@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 from journeys_core.settings import KafkaSettings
 from streams.contract import Rejection, decode
 from streams.kafka_config import client_options
+from streams.topics import admin_client
 
 
 class PublishError(Exception):
@@ -23,6 +24,9 @@ class Publisher:
 
     def __init__(self, settings: KafkaSettings, *, max_request_bytes: int = 4 * 1024 * 1024) -> None:
         self.settings = settings
+        # An unreachable broker fails here in one sentence, its retries said aloud; the producer
+        # alone would wait 30 s in silence and end in a traceback.
+        admin_client(settings).close()
         self.producer = KafkaProducer(
             **client_options(settings),
             acks="all",

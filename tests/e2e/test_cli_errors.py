@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from streams.broker import free_port
 from tests.helpers import run_journeys
 
@@ -21,9 +23,12 @@ def _one_clear_sentence(result: subprocess.CompletedProcess[str], *words: str) -
         assert word in result.stderr
 
 
-def test_unreachable_broker() -> None:
+@pytest.mark.parametrize(
+    "command", [("ingest",), ("simulate", "--customers", "5", "--days", "2")], ids=["ingest", "simulate"]
+)
+def test_unreachable_broker(command: tuple[str, ...]) -> None:
     result = _journeys(
-        "ingest",
+        *command,
         JOURNEYS_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
         JOURNEYS_WAREHOUSE_URL="duckdb:////tmp/journeys-unused.duckdb",
     )
