@@ -159,7 +159,7 @@ def _ago(now: dt.datetime, moment: Any) -> str:
 def render(status: Status) -> Group:
     """Four small tables, read top to bottom: flow, volume, freshness, quality."""
     flow = Table(title=f"Kafka → warehouse (group {escape(status.consumer_group)})", title_justify="left")
-    flow.add_column("topic")
+    flow.add_column("topic", overflow="fold")  # long run-<time> names: keep the department at the end
     flow.add_column("in Kafka", justify="right")
     flow.add_column("loaded up to", justify="right")
     flow.add_column("lag", justify="right")

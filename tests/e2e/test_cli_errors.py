@@ -26,11 +26,11 @@ def _one_clear_sentence(result: subprocess.CompletedProcess[str], *words: str) -
 @pytest.mark.parametrize(
     "command", [("ingest",), ("simulate", "--customers", "5", "--days", "2")], ids=["ingest", "simulate"]
 )
-def test_unreachable_broker(command: tuple[str, ...]) -> None:
+def test_unreachable_broker(command: tuple[str, ...], tmp_path: Path) -> None:
     result = _journeys(
         *command,
         JOURNEYS_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
-        JOURNEYS_WAREHOUSE_URL="duckdb:////tmp/journeys-unused.duckdb",
+        JOURNEYS_WAREHOUSE_URL=f"duckdb:///{tmp_path}/unused.duckdb",
     )
     _one_clear_sentence(result, "cannot reach Kafka", "journeys broker")
 
