@@ -26,8 +26,8 @@ th:first-child, td:first-child { text-align: left; }
 """
 
 
-def _pct(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.0%}"
+def _pct(value: Any, digits: int = 0) -> str:
+    return "-" if value is None else f"{float(value):.{digits}%}"
 
 
 def _num(value: Any, digits: int = 1) -> str:
@@ -46,9 +46,9 @@ def _figure(name: str, svg: str, caption: str) -> str:
     return f'<figure data-chart="{name}">{svg}<figcaption>{escape(caption)}</figcaption></figure>'
 
 
-def _share(part: int, total: int, decimals: int) -> str:
-    """`part` as a percentage of `total`; a dash when there is nothing to divide (an empty warehouse)."""
-    return f"{part / total:.{decimals}%}" if total else "-"
+def _share(part: int, total: int) -> float | None:
+    """`part` of `total`, None (a dash) when there is nothing to divide: an empty warehouse."""
+    return part / total if total else None
 
 
 def _outcome_mix(insights: Insights) -> str:
@@ -68,8 +68,8 @@ def _outcome_mix(insights: Insights) -> str:
     )
     caption = (
         f"Each column is one week of orders, split by how their journey ended. Of {total:,} journeys, "
-        f"{_share(totals['smooth'], total, 0)} went smoothly, {_share(totals['recovered'], total, 0)} "
-        f"recovered from a problem and {_share(totals['lost'], total, 0)} were lost; recent weeks hold "
+        f"{_pct(_share(totals['smooth'], total))} went smoothly, {_pct(_share(totals['recovered'], total))} "
+        f"recovered from a problem and {_pct(_share(totals['lost'], total))} were lost; recent weeks hold "
         "more journeys still in progress."
     )
     return _figure("outcome-mix", svg, caption)
@@ -292,8 +292,8 @@ def render(insights: Insights, *, source: str, generated_at: dt.datetime) -> str
     customers = insights.customers()
     kpis = [
         ("journeys", f"{total:,}"),
-        ("smooth", _share(outcomes["smooth"], total, 0)),
-        ("lost", _share(outcomes["lost"], total, 1)),
+        ("smooth", _pct(_share(outcomes["smooth"], total))),
+        ("lost", _pct(_share(outcomes["lost"], total), 1)),
         ("customers", f"{int(customers.get('customers') or 0):,}"),
         ("at risk", f"{int(customers.get('at_risk') or 0):,}"),
         ("mean health", _num(customers.get("mean_health"), 0)),

@@ -122,6 +122,8 @@ def check_partitions(kafka: KafkaSettings, loaded: dict[TopicPartition, LastLoad
     Partitions the broker does not answer for are asked again, with backoff; BrokerUnavailable
     when they still cannot be told.
     """
+    if not loaded:
+        return  # nothing stored from these partitions yet: no broker connection to open
     pending = dict(loaded)
     delay = 1.0
     for attempt in range(1, _ATTEMPTS + 1):
