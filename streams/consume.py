@@ -34,7 +34,14 @@ from streams.sinks.base import (
     TransientWarehouseError,
     WriteResult,
 )
-from streams.topics import department_topics, dlq_topic, ensure_topics
+from streams.topics import (
+    admin_client,
+    created_topics_warning,
+    department_prefixes,
+    department_topics,
+    dlq_topic,
+    ensure_topics,
+)
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -140,7 +147,7 @@ class Loader:
     def run(self, *, follow: bool = False) -> LoadStats:
         """Load until caught up (or, with `follow`, until asked to stop)."""
         self._with_retries(self.sink.setup)
-        ensure_topics(self.kafka)
+        self._ensure_topics()
         options = client_options(self.kafka)
         self.producer = KafkaProducer(
             **options,
@@ -160,6 +167,18 @@ class Loader:
             self.producer.close()
             self.sink.close()
         return self.stats
+
+    def _ensure_topics(self) -> None:
+        """Create missing topics, and say so: a typo in the topic prefix would otherwise load 0, quietly."""
+        admin = admin_client(self.kafka)
+        try:
+            existing = admin.list_topics()
+            created = ensure_topics(self.kafka, admin)
+        finally:
+            admin.close()
+        warning = created_topics_warning(self.kafka, created, department_prefixes(existing))
+        if warning is not None:
+            log.warning(warning)
 
     def _loop(self, follow: bool) -> None:
         assert self.consumer is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -50,6 +51,31 @@ def admin_client(settings: KafkaSettings, *, attempts: int = 3, timeout_s: float
     raise BrokerUnavailable(
         f"cannot reach Kafka at {settings.bootstrap_servers} after {attempts} attempts: start one "
         "with `journeys broker`, or set JOURNEYS_KAFKA_BOOTSTRAP_SERVERS to a running broker"
+    )
+
+
+def department_prefixes(topics: Iterable[str]) -> list[str]:
+    """Prefixes with a topic for every department: "touchpoints" when touchpoints.sales etc. exist."""
+    names = set(topics)
+    candidates = {name.rsplit(".", 1)[0] for name in names if "." in name}
+    return sorted(p for p in candidates if all(f"{p}.{d}" in names for d in DEPARTMENTS))
+
+
+def created_topics_warning(settings: KafkaSettings, created: list[str], prefixes: list[str]) -> str | None:
+    """What to say when the loader had to create department topics: a typo'd prefix loads nothing."""
+    new = [name for name in department_topics(settings) if name in created]
+    if not new:
+        return None
+    said = (
+        f"topics {', '.join(new)} did not exist, so they were created empty: nothing was published there yet"
+    )
+    others = [p for p in prefixes if p != settings.topic_prefix]
+    if not others:
+        return said
+    shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    return (
+        f"{said}. If you meant topics that hold events, set JOURNEYS_KAFKA_TOPIC_PREFIX (now "
+        f"{settings.topic_prefix!r}) to a prefix this broker has department topics under: {shown}"
     )
 
 

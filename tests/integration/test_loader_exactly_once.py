@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -141,3 +142,20 @@ def test_a_second_run_with_nothing_new_loads_nothing(
     assert load(kafka, loader_settings, duckdb_url).loaded == 1
     again = load(kafka, loader_settings, duckdb_url)
     assert (again.consumed, again.loaded) == (0, 0)
+
+
+def test_a_mistyped_topic_prefix_is_said_not_silent(
+    kafka: KafkaSettings, loader_settings: LoaderSettings, duckdb_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    publish(kafka, [("sales", b"O-1", encode(event()))])
+    typo = kafka.model_copy(update={"topic_prefix": kafka.topic_prefix + "x"})
+    caplog.set_level(logging.WARNING, logger="streams.consume")
+    assert load(typo, loader_settings, duckdb_url).loaded == 0
+    assert (
+        f"{typo.topic_prefix}.sales, {typo.topic_prefix}.shipping, {typo.topic_prefix}.support did not"
+        in caplog.text
+    )
+    assert f"(now {typo.topic_prefix!r})" in caplog.text and kafka.topic_prefix in caplog.text
+    caplog.clear()
+    assert load(kafka, loader_settings, duckdb_url).loaded == 1
+    assert "did not exist" not in caplog.text  # topics that exist are not worth a word

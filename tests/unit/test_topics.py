@@ -1,0 +1,48 @@
+"""What the loader says when it had to create its department topics."""
+
+from __future__ import annotations
+
+from journeys_core.settings import KafkaSettings
+from streams.topics import created_topics_warning, department_prefixes
+
+
+def test_prefixes_need_every_department() -> None:
+    topics = [
+        "touchpoints.sales",
+        "touchpoints.shipping",
+        "touchpoints.support",
+        "touchpoints.dlq",
+        "other.sales",  # one department only: not a prefix the loader could use
+        "__consumer_offsets",
+    ]
+    assert department_prefixes(topics) == ["touchpoints"]
+
+
+def test_a_typo_names_the_prefixes_that_exist() -> None:
+    kafka = KafkaSettings(topic_prefix="touchpointz")
+    created = ["touchpointz.sales", "touchpointz.shipping", "touchpointz.support", "touchpointz.dlq"]
+    warning = created_topics_warning(kafka, created, ["touchpoints", "touchpointz"])
+    assert warning is not None
+    assert "touchpointz.sales, touchpointz.shipping, touchpointz.support did not exist" in warning
+    assert "JOURNEYS_KAFKA_TOPIC_PREFIX (now 'touchpointz')" in warning
+    assert warning.endswith("department topics under: touchpoints")
+
+
+def test_a_first_start_says_only_what_was_created() -> None:
+    kafka = KafkaSettings(topic_prefix="touchpoints")
+    warning = created_topics_warning(kafka, ["touchpoints.sales"], ["touchpoints"])
+    assert warning == (
+        "topics touchpoints.sales did not exist, so they were created empty: nothing was published there yet"
+    )
+
+
+def test_nothing_to_say_when_only_the_dlq_was_created() -> None:
+    kafka = KafkaSettings(topic_prefix="touchpoints")
+    assert created_topics_warning(kafka, ["touchpoints.dlq"], ["touchpoints"]) is None
+
+
+def test_long_lists_are_cut() -> None:
+    kafka = KafkaSettings(topic_prefix="x")
+    prefixes = [f"p{i}" for i in range(8)]
+    warning = created_topics_warning(kafka, ["x.sales"], prefixes)
+    assert warning is not None and warning.endswith("p0, p1, p2, p3, p4 and 3 more")
