@@ -196,12 +196,11 @@ def ingest(
 
 
 def summary_line(stats: LoadStats) -> str:
-    rate = stats.consumed / stats.elapsed if stats.elapsed else 0.0
-    return (
+    line = (
         f"loaded [bold]{stats.loaded:,}[/] events, quarantined [bold]{stats.quarantined:,}[/], "
-        f"skipped {stats.duplicates:,} duplicates, in {stats.batches:,} batches "
-        f"({rate:,.0f} records/s)"
+        f"skipped {stats.duplicates:,} duplicates, in {stats.batches:,} batches"
     )
+    return f"{line} ({stats.rate:,.0f} records/s)" if stats.rate else line
 
 
 @app.command()

@@ -22,12 +22,11 @@ class CounterProgress:
         self.progress.update(self.task, stats=text)
 
     def update_stats(self, stats: LoadStats) -> None:
-        rate = stats.consumed / stats.elapsed if stats.elapsed else 0.0
         self.progress.update(
             self.task,
             stats=(
                 f"{stats.loaded:,} loaded, {stats.quarantined:,} quarantined, "
-                f"{stats.duplicates:,} duplicates, {rate:,.0f}/s"
+                f"{stats.duplicates:,} duplicates, {stats.rate:,.0f}/s"
             ),
         )
 

@@ -68,10 +68,20 @@ class LoadStats:
     conflicts: int = 0
     retries: int = 0
     started: float = field(default_factory=time.monotonic)
+    first_record_at: float | None = None  # monotonic clock, when the first record arrived
+    last_commit_at: float | None = None  # monotonic clock, when the last batch was committed
 
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        """Records per second from the first record to the last commit: not the start-up or idle wait."""
+        if self.first_record_at is None or self.last_commit_at is None:
+            return 0.0
+        busy = self.last_commit_at - self.first_record_at
+        return self.consumed / busy if busy > 0 else 0.0
 
 
 def consumer_options(kafka: KafkaSettings, settings: LoaderSettings) -> dict[str, Any]:
@@ -244,6 +254,8 @@ class Loader:
         batch.records += len(messages)
         batch.cover(tp.topic, tp.partition, self.starts[tp], messages[-1].offset + 1, messages[-1].value)
         self.stats.consumed += len(messages)
+        if self.stats.first_record_at is None:
+            self.stats.first_record_at = time.monotonic()
 
     def _batch_due(self, got_records: bool) -> bool:
         batch = self.batch
@@ -374,6 +386,7 @@ class Loader:
         self.stats.quarantined += result.quarantined
         self.stats.duplicates += result.duplicates
         self.stats.batches += 1
+        self.stats.last_commit_at = time.monotonic()
         log.info(
             "committed batch %d: %d loaded, %d quarantined, %d duplicates",
             self.stats.batches,

@@ -1,0 +1,19 @@
+"""The loader's rate counts the time it had records, not its start-up or its idle wait."""
+
+from __future__ import annotations
+
+from journeys.cli import summary_line
+from streams.consume import LoadStats
+
+
+def test_rate_runs_from_the_first_record_to_the_last_commit() -> None:
+    stats = LoadStats(consumed=3000, loaded=2990, quarantined=10, batches=2, started=100.0)
+    stats.first_record_at, stats.last_commit_at = 104.0, 106.0  # 4 s start-up before, idle after
+    assert stats.rate == 1500.0
+    assert summary_line(stats).endswith("in 2 batches (1,500 records/s)")
+
+
+def test_nothing_consumed_has_no_rate() -> None:
+    stats = LoadStats()
+    assert stats.rate == 0.0
+    assert summary_line(stats).endswith("skipped 0 duplicates, in 0 batches")
