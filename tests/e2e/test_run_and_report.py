@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from streams.broker import free_port
+from streams.broker import EmbeddedBroker, free_port
 from tests.browser import open_report
 from tests.helpers import query, run_journeys
 
@@ -119,3 +120,25 @@ def test_report_is_self_contained_and_every_chart_draws_in_chromium(runs: Runs, 
         assert page.shapes[name] >= 3, f"chart {name} drew {page.shapes[name]} shapes"
         assert page.sizes[name][0] > 100 and page.sizes[name][1] > 50, f"chart {name} has no size"
     assert page.screenshot.stat().st_size > 10_000
+
+
+def test_run_on_a_broker_that_answers_says_so_and_counts_what_others_published(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    kafka = broker.settings().model_copy(update={"topic_prefix": f"shared{uuid.uuid4().hex[:8]}"})
+    env = {
+        **os.environ,
+        "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "JOURNEYS_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "JOURNEYS_WAREHOUSE_URL": f"duckdb:///{tmp_path}/warehouse.duckdb",
+        "JOURNEYS_REPORT_PATH": str(tmp_path / "journeys.html"),
+        "JOURNEYS_LOADER_IDLE_SECONDS": "1.0",
+    }
+    # Someone else's events, already in the topics.
+    other = run_journeys("simulate", "--customers", "3", "--days", "5", "--seed", "99", env=env)
+    [published] = re.findall(r"published ([\d,]+) records", other.stdout)
+    done = run_journeys("run", "--customers", "20", "--days", "10", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = " ".join((done.stdout + done.stderr).replace("│", "").split())
+    assert f"using the broker at {kafka.bootstrap_servers}, topics {kafka.topic_prefix}.sales" in text
+    assert f"({published} of the records read were not this run's)" in text
