@@ -26,19 +26,40 @@ QUERIES = {
     "handoffs": """
         select from_department, to_department, handoffs, journeys, p50_latency_hours, p90_latency_hours
         from marts.mart_handoffs order by handoffs desc""",
+    # Whole-period figures come from the facts: orders and customers touched are distinct per
+    # week in the weekly mart, so summing its weeks would count an order once per week it was touched.
     "scorecard": """
-        select department,
-               sum(touchpoints) as touchpoints,
-               sum(problems_owned) as problems_owned,
-               sum(problems_owned) * 1.0 / nullif(sum(orders_touched), 0) as problem_rate,
-               sum(mean_csat * orders_touched) / nullif(sum(case when mean_csat is not null
-                   then orders_touched end), 0) as mean_csat,
-               sum(smooth_share * orders_touched) / nullif(sum(case when smooth_share is not null
-                   then orders_touched end), 0) as smooth_share,
-               avg(median_first_response_hours) as first_response_hours,
-               avg(median_resolution_hours) as resolution_hours,
-               count(*) as weeks
-        from marts.mart_department_scorecard group by department order by department""",
+        with weekly as (
+            select department, sum(touchpoints) as touchpoints, sum(problems_owned) as problems_owned,
+                   count(*) as weeks
+            from marts.mart_department_scorecard group by department
+        ),
+        touched as (
+            select distinct department, order_id from marts.fct_touchpoints where order_id is not null
+        ),
+        journeys as (
+            select touched.department, count(*) as orders_touched, avg(j.csat_score) as mean_csat,
+                   avg(case when j.outcome = 'smooth' then 1.0 when j.outcome is not null then 0.0 end)
+                       as smooth_share
+            from touched left join marts.fct_order_journeys as j on j.order_id = touched.order_id
+            group by touched.department
+        ),
+        support_times as (
+            select 'support' as department,
+                   percentile_cont(0.5) within group (order by first_response_seconds) / 3600.0
+                       as first_response_hours,
+                   percentile_cont(0.5) within group (order by resolution_seconds) / 3600.0
+                       as resolution_hours
+            from marts.fct_tickets
+        )
+        select weekly.department, weekly.touchpoints, weekly.problems_owned,
+               weekly.problems_owned * 1.0 / nullif(journeys.orders_touched, 0) as problem_rate,
+               journeys.mean_csat, journeys.smooth_share,
+               support_times.first_response_hours, support_times.resolution_hours, weekly.weeks
+        from weekly
+        left join journeys on journeys.department = weekly.department
+        left join support_times on support_times.department = weekly.department
+        order by weekly.department""",
     "scorecard_weekly": """
         select department, week_start, problem_rate, problems_owned
         from marts.mart_department_scorecard order by week_start, department""",

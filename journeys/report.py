@@ -182,10 +182,10 @@ def _scorecard(insights: Insights) -> str:
         y_label="problems per order touched",
     )
     caption = (
-        "The table sums the whole period: problems each department owned (tickets it caused, late or damaged "
-        "deliveries for shipping, cancellations for sales) per order it touched, the CSAT and smooth "
-        "share of the journeys it touched, and support's response and resolution times (mean of weekly "
-        "medians). The chart shows the problem rate week by week."
+        "The table covers the whole period: problems each department owned (tickets it caused, late or "
+        "damaged deliveries for shipping, cancellations for sales) per distinct order it touched, the CSAT "
+        "and smooth share of the journeys it touched, and the median time to support's first response and "
+        "to resolution over all tickets. The chart shows the problem rate week by week."
     )
     return table + _figure("scorecard", svg, caption)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from journeys.insights import read_insights
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from journeys_core.warehouse import parse_url
 from streams.produce import produce_file
@@ -96,3 +97,34 @@ def test_another_process_can_write_once_dbt_returns(known_marts: str) -> None:
         [sys.executable, "-c", writer, argument], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_whole_period_scorecard_counts_each_order_once(known_marts: str) -> None:
+    # Worked out from the hand-written facts. Shipping touched 6 orders, but its weekly rows add up
+    # to 9 (orders touched in two weeks), so the weeks cannot simply be summed. The CSAT scores
+    # are 5 and 2 (one journey each); support's 4 first responses take 0.33, 1, 1.5 and 2 h and its
+    # 2 resolutions 24 and 30 h, so the medians are 1.25 h and 27 h.
+    expected = {
+        # department: touchpoints, problems owned, problem rate, CSAT, smooth share, 1st reply, resolved
+        "sales": (18, 3, 3 / 8, 3.5, 1 / 8, None, None),
+        "shipping": (11, 5, 5 / 6, 3.5, 1 / 6, None, None),
+        "support": (14, 1, 1 / 3, 3.5, 0.0, 1.25, 27.0),
+    }
+    got = {
+        row["department"]: tuple(
+            None if row[column] is None else float(row[column])
+            for column in (
+                "touchpoints",
+                "problems_owned",
+                "problem_rate",
+                "mean_csat",
+                "smooth_share",
+                "first_response_hours",
+                "resolution_hours",
+            )
+        )
+        for row in read_insights(known_marts)["scorecard"]
+    }
+    assert got.keys() == expected.keys()
+    for department, values in expected.items():
+        assert got[department] == pytest.approx(values), department
