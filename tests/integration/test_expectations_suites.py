@@ -31,6 +31,7 @@ from journeys_core.settings import WarehouseSettings as Warehouse
 from streams.broker import EmbeddedBroker
 from streams.simulator import Simulation, SimulationConfig
 from streams.topics import ensure_topics
+from tests.events import encode, event
 from tests.helpers import load, publish, query, scratch_warehouse
 from tests.marts import TEST_PII_KEY
 from tests.quality import execute, scratch_copy
@@ -134,6 +135,15 @@ def topics(broker: EmbeddedBroker) -> KafkaSettings:
     kafka = broker.settings().model_copy(update={"topic_prefix": f"q{name}", "consumer_group": f"g{name}"})
     ensure_topics(kafka)
     publish(kafka, ((r.department, r.key, r.value) for r in Simulation(CONFIG).records()))
+    # A dispatch whose order_placed has not arrived yet: normal across topics, and no gate's failure.
+    early = event(
+        "shipping.shipment_dispatched",
+        order_id="ORD-PLACED-LATER",
+        customer={"phone": "+44 20 7946 0999"},
+        attributes={"carrier": "DPD", "tracking_id": "TRK-1"},
+        occurred_at=dt.datetime(2026, 9, 20, 10, tzinfo=dt.UTC),
+    )
+    publish(kafka, [("shipping", b"ORD-PLACED-LATER", encode(early))])
     return kafka
 
 
