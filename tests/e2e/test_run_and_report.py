@@ -63,7 +63,7 @@ def test_run_does_every_stage_and_summarises_what_it_found(runs: Runs) -> None:
     assert "started an embedded one" in runs.first.stdout + runs.first.stderr
     stages = _stage_seconds(runs.first.stdout)
     assert list(stages) == ["simulate", "ingest", "check raw", "transform", "check marts", "report"]
-    assert "12 of 12 expectations met" in runs.first.stdout
+    assert "13 of 13 expectations met" in runs.first.stdout
     assert "29 of 29 expectations met" in runs.first.stdout
     for heading in ("Journeys by outcome", "Department scorecard", "Slowest hand-offs", "Customers at risk"):
         assert heading in runs.first.stdout, heading
@@ -99,7 +99,7 @@ def test_status_shows_flow_volume_freshness_and_gates(runs: Runs) -> None:
     assert re.search(rf"raw\.touchpoints\s*│\s*{raw_rows:,}", text)
     assert re.search(r"sales\s*│\s*[\d,]+\s*│\s*[\d.]+ \w+ ago\s*│\s*(ok|warn|error)", text)
     assert re.search(r"marts\s*│.*│\s*29 of 29\s*│\s*passed", text)
-    assert re.search(r"raw\s*│.*│\s*12 of 12\s*│\s*passed", text)
+    assert re.search(r"raw\s*│.*│\s*13 of 13\s*│\s*passed", text)
 
 
 def test_report_is_self_contained_and_every_chart_draws_in_chromium(runs: Runs, tmp_path: Path) -> None:

@@ -74,6 +74,10 @@ BREAKERS: dict[str, list[str]] = {
     "raw.touchpoints.order_placed_has_order_id": [
         "update {raw}.touchpoints set order_id = ' ' where event_type = 'sales.order_placed'"
     ],
+    "raw.touchpoints.order_placed_once": [
+        "update {raw}.touchpoints set order_id = (select min(order_id) from {raw}.touchpoints "
+        "where event_type = 'sales.order_placed') where event_type = 'sales.order_placed'"
+    ],
     "raw.touchpoints.volume_within_bounds": ["delete from {raw}.touchpoints"],
     "raw.quarantine.reason_present": [
         "insert into {raw}.quarantine (topic, kafka_partition, kafka_offset, reason, quarantined_at) "
