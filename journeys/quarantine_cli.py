@@ -57,12 +57,28 @@ def print_summary(summary: QuarantineSummary, payloads: bool) -> None:
         out.print("[green]no records waiting in quarantine[/]" + _replayed_note(summary))
         return
     title = f"{_records(summary.waiting)} in quarantine"
-    table = Table(title=title, show_header=True, show_lines=True)
-    table.add_column("reason", overflow="fold", min_width=28, ratio=3)
-    table.add_column("topic", no_wrap=True)
+    # Topics of one run share a long prefix (touchpoints.run-<time>.): said once, in the title.
+    prefixes = {group.topic.rpartition(".")[0] for group in summary.groups}
+    shared = prefixes.pop() + "." if len(prefixes) == 1 and "" not in prefixes else ""
+    if shared:
+        title += f", topics {shared}*"
+    table = Table(
+        title=escape(title),
+        caption="sample offsets: partition:offset, the keys `journeys quarantine replay --corrections` takes",
+        show_header=True,
+        show_lines=True,
+    )
+    # Rich sizes a column no narrower than its longest word (a reason may quote a 79-character
+    # pattern, a topic be 40 characters), which pushed the last columns off an 80-column
+    # terminal: reason and topic share what the other columns leave.
+    topic_width = max(len(group.topic.removeprefix(shared)) for group in summary.groups)
+    room = out.width - 49  # records, first/last seen, the offsets' minimum, borders and padding
+    topic_width = min(topic_width, max(8, room - 20))
+    table.add_column("reason", overflow="fold", max_width=min(80, max(20, room - topic_width)))
+    table.add_column("topic", overflow="fold", max_width=topic_width)
     table.add_column("records", justify="right")
     table.add_column("first seen\nlast seen", no_wrap=True)
-    table.add_column("partition:offset", overflow="fold", min_width=10, ratio=1)
+    table.add_column("sample offsets", overflow="fold", min_width=10)
     for group in summary.groups:
         # One record: its own reason says more; several: the rule, then one full example.
         reason = escape(group.example if group.count == 1 else group.kind)
@@ -70,7 +86,7 @@ def print_summary(summary: QuarantineSummary, payloads: bool) -> None:
             reason += f"\n[dim]e.g. {escape(group.example)}[/]"
         row = [
             reason,
-            escape(group.topic),
+            escape(group.topic.removeprefix(shared)),
             f"{group.count:,}",
             "\n".join(f"{seen:%Y-%m-%d %H:%M}" for seen in (group.first_seen, group.last_seen) if seen),
             ", ".join(f"{partition}:{offset}" for partition, offset in group.samples),

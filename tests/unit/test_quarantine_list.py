@@ -1,0 +1,44 @@
+"""`journeys quarantine list` fits the terminal, whatever the reasons quote."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from rich.console import Console
+
+import journeys.quarantine_cli as quarantine_cli
+from streams.quarantine import QuarantineSummary, ReasonGroup
+
+_SEEN = dt.datetime(2026, 11, 28, 16, 1)
+_PATTERN = "'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'"
+
+
+def _group(topic: str, reason: str) -> ReasonGroup:
+    return ReasonGroup(reason, topic, reason, 3, _SEEN, _SEEN, [(0, 71), (0, 1250), (1, 1929)])
+
+
+def _render(summary: QuarantineSummary, width: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    monkeypatch.setattr(quarantine_cli, "out", console)
+    quarantine_cli.print_summary(summary, payloads=False)
+    return console.export_text().splitlines()
+
+
+@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("runs", [1, 2])
+def test_every_column_shows_on_the_terminal(width: int, runs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    topics = [f"touchpoints.run-2026112{run}T160127.shipping" for run in range(runs)]
+    groups = [_group(topic, f"event_id: does not match {_PATTERN}") for topic in topics]
+    lines = _render(QuarantineSummary(groups, waiting=3 * runs, replayed=0), width, monkeypatch)
+    table = [line for line in lines if line[:1] in "┏┃┡│├└"]
+    assert table and all(len(line) <= width for line in lines)
+    assert all(line.rstrip()[-1] in "┓┃┩│┤┘" for line in table)  # the right border is there
+    assert any("sample offsets" in line for line in table)
+
+
+def test_one_run_names_its_topic_prefix_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    groups = [_group("touchpoints.run-20261128T160127.sales", "not valid JSON")]
+    lines = _render(QuarantineSummary(groups, waiting=3, replayed=0), 80, monkeypatch)
+    assert "topics touchpoints.run-20261128T160127.*" in lines[0]
+    assert any("│ sales " in line for line in lines)
