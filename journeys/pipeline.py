@@ -157,15 +157,18 @@ def ingest(
 
 
 def raw_watermark(warehouse: WarehouseSettings) -> str | None:
-    """When raw.touchpoints last received a row, whoever loaded it; None while it is empty.
+    """What raw.touchpoints holds, as a mark that changes whenever rows land; None while it is empty.
 
-    The ingest DAG announces new raw data by it, so rows a `journeys ingest --follow` loader
-    landed between two drains also start journey_transform.
+    The ingest DAG announces new raw data by it, so rows a `journeys ingest --follow` loader (or a
+    quarantine replay) landed between two drains also start journey_transform. The row count is
+    in it because raw only grows: a batch stamped before an announcement but committed after it
+    has an older loaded_at, yet still changes the count.
     """
-    query = {"last": "select max(loaded_at) as last_loaded from raw.touchpoints"}
+    query = {"last": "select count(*) as rows_loaded, max(loaded_at) as last_loaded from raw.touchpoints"}
     rows = read_queries(warehouse.url, query, missing_ok=True)["last"]
-    last = rows[0]["last_loaded"] if rows else None
-    return None if last is None else str(last)
+    if not rows or not rows[0]["rows_loaded"]:
+        return None
+    return f"{rows[0]['rows_loaded']} rows, last loaded at {rows[0]['last_loaded']}"
 
 
 @contextmanager
