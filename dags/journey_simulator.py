@@ -34,6 +34,7 @@ SETTINGS = AirflowSettings()
     default_args={
         "retries": SETTINGS.retries,
         "retry_delay": dt.timedelta(seconds=30),
+        "retry_exponential_backoff": True,
         "execution_timeout": dt.timedelta(minutes=30),
     },
     tags=["journeys", "demo"],

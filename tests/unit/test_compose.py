@@ -132,6 +132,12 @@ def test_long_running_services_have_healthchecks_and_dependencies_wait_for_them(
             assert how["condition"] == wanted, f"{name} -> {dependency}"
 
 
+def test_postgres_is_healthy_only_once_it_answers_over_tcp() -> None:
+    # The image's first-start setup server answers on the socket before the database exists.
+    check = SERVICES["postgres"]["healthcheck"]["test"]
+    assert check[check.index("--host") + 1] == "127.0.0.1"
+
+
 def test_host_ports_are_distinct_and_local() -> None:
     seen: dict[str, str] = {}
     for name, service in SERVICES.items():
