@@ -48,12 +48,15 @@ def dbt_connection(context: Any, operator: Any) -> None:
     """Cosmos interceptor: the environment profiles.yml reads, built when the dbt task runs."""
     from airflow.sdk.log import mask_secret
 
-    from journeys.transform import check_warehouse, dbt_environment
+    from journeys.transform import TransformError, check_warehouse, dbt_environment
     from journeys_core.settings import PrivacySettings
 
     target = parse_url(WarehouseSettings().url)
     privacy = PrivacySettings()
-    check_warehouse(target, privacy)  # one clear sentence instead of a page of dbt errors
+    try:
+        check_warehouse(target, privacy)  # one clear sentence instead of a page of dbt errors
+    except TransformError as error:
+        raise AirflowFailException(str(error)) from error  # a setting or a load to fix: no retry helps
     environment = dbt_environment(target, privacy)
     for name in ("JOURNEYS_PII_KEY", "DBT_ENV_SECRET_JOURNEYS_PG_PASSWORD"):
         if environment.get(name):

@@ -184,3 +184,33 @@ def test_a_failed_raw_gate_stops_the_transform_before_dbt_without_retrying(
     assert query(
         duckdb_url, "select count(*) from information_schema.schemata where schema_name = 'marts'"
     ) == [(0,)]
+
+
+def test_a_setting_to_fix_fails_the_dbt_tasks_without_retrying(
+    airflow_db: Path,
+    kafka: KafkaSettings,
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    publish(kafka, stream(30))
+    assert load(kafka, LoaderSettings(idle_seconds=1.0), postgres_url).loaded == 30
+    monkeypatch.delenv("JOURNEYS_PII_KEY", raising=False)  # PostgreSQL refuses the development key
+    dags = dags_for(
+        {
+            "JOURNEYS_WAREHOUSE_URL": postgres_url,
+            "JOURNEYS_QUALITY_OUTPUT_DIR": str(tmp_path / "quality"),
+            "JOURNEYS_AIRFLOW_RETRIES": "2",
+        },
+        monkeypatch,
+    )
+    run = dags["journey_transform"].test()
+    assert str(run.state) == "failed"
+    found = states(run)
+    assert found.pop("check_raw") == "success"
+    failed = [task for task, state in found.items() if state == "failed"]
+    assert failed and all(task.startswith("dbt.") for task in failed)
+    assert set(found.values()) <= {"failed", "upstream_failed"}
+    tries = {ti.task_id: ti.try_number for ti in run.get_task_instances() if ti.task_id in failed}
+    assert set(tries.values()) == {1}, tries  # failed for good at once: a retry cannot set a key
