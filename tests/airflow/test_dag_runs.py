@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,26 +152,21 @@ def test_simulate_ingest_and_transform_build_the_marts(
     assert drained["consumed"] == 0 and drained["landed"] != xcom(ingested, "drain")["landed"]
 
 
-def test_a_failed_raw_gate_stops_the_transform_before_dbt_without_retrying(
-    airflow_db: Path,
+def _failed_transform(
+    url: str,
     kafka: KafkaSettings,
-    duckdb_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+    spoil: Callable[[], None] = lambda: None,
+) -> Any:
+    """Load 30 events into `url`, `spoil` something, then run journey_transform (2 retries allowed)."""
     monkeypatch.chdir(tmp_path)
     publish(kafka, stream(30))
-    assert load(kafka, LoaderSettings(idle_seconds=1.0), duckdb_url).loaded == 30
-    # An event type outside the contract, written past the loader (which would quarantine it).
-    target = parse_url(duckdb_url)
-    with duckdb.connect(str(target.path)) as con:
-        con.execute(
-            "insert into raw.touchpoints select * replace ('sales.teleported' as event_type, uuid() as "
-            "event_id) from raw.touchpoints limit 1"
-        )
+    assert load(kafka, LoaderSettings(idle_seconds=1.0), url).loaded == 30
+    spoil()
     dags = dags_for(
         {
-            "JOURNEYS_WAREHOUSE_URL": duckdb_url,
+            "JOURNEYS_WAREHOUSE_URL": url,
             "JOURNEYS_QUALITY_OUTPUT_DIR": str(tmp_path / "quality"),
             "JOURNEYS_AIRFLOW_RETRIES": "2",
         },
@@ -178,7 +174,25 @@ def test_a_failed_raw_gate_stops_the_transform_before_dbt_without_retrying(
     )
     run = dags["journey_transform"].test()
     assert str(run.state) == "failed"
-    found = states(run)
+    return run
+
+
+def test_a_failed_raw_gate_stops_the_transform_before_dbt_without_retrying(
+    airflow_db: Path,
+    kafka: KafkaSettings,
+    duckdb_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def spoil() -> None:
+        # An event type outside the contract, written past the loader (which would quarantine it).
+        with duckdb.connect(str(parse_url(duckdb_url).path)) as con:
+            con.execute(
+                "insert into raw.touchpoints select * replace ('sales.teleported' as event_type, "
+                "uuid() as event_id) from raw.touchpoints limit 1"
+            )
+
+    found = states(_failed_transform(duckdb_url, kafka, tmp_path, monkeypatch, spoil))
     assert found.pop("check_raw") == "failed"  # failed for good: a data problem is not retried
     assert set(found.values()) == {"upstream_failed"}
     assert query(
@@ -193,20 +207,8 @@ def test_a_setting_to_fix_fails_the_dbt_tasks_without_retrying(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    publish(kafka, stream(30))
-    assert load(kafka, LoaderSettings(idle_seconds=1.0), postgres_url).loaded == 30
     monkeypatch.delenv("JOURNEYS_PII_KEY", raising=False)  # PostgreSQL refuses the development key
-    dags = dags_for(
-        {
-            "JOURNEYS_WAREHOUSE_URL": postgres_url,
-            "JOURNEYS_QUALITY_OUTPUT_DIR": str(tmp_path / "quality"),
-            "JOURNEYS_AIRFLOW_RETRIES": "2",
-        },
-        monkeypatch,
-    )
-    run = dags["journey_transform"].test()
-    assert str(run.state) == "failed"
+    run = _failed_transform(postgres_url, kafka, tmp_path, monkeypatch)
     found = states(run)
     assert found.pop("check_raw") == "success"
     failed = [task for task, state in found.items() if state == "failed"]
