@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -61,21 +63,36 @@ def department_prefixes(topics: Iterable[str]) -> list[str]:
     return sorted(p for p in candidates if all(f"{p}.{d}" in names for d in DEPARTMENTS))
 
 
-def created_topics_warning(settings: KafkaSettings, created: list[str], prefixes: list[str]) -> str | None:
+class CreatedTopics(NamedTuple):
+    """What to say after the loader created department topics, and whether it looks like a typo."""
+
+    message: str
+    suspicious: bool  # the broker has department topics under other prefixes
+
+
+def created_topics_note(
+    settings: KafkaSettings, created: list[str], prefixes: list[str]
+) -> CreatedTopics | None:
     """What to say when the loader had to create department topics: a typo'd prefix loads nothing."""
     new = [name for name in department_topics(settings) if name in created]
     if not new:
         return None
-    said = (
-        f"topics {', '.join(new)} did not exist, so they were created empty: nothing was published there yet"
-    )
+    topics = f"topics {', '.join(new)} did not" if len(new) > 1 else f"topic {new[0]} did not"
+    said = f"{topics} exist, so they were created empty: nothing was published there yet"
+    if len(new) == 1:
+        said = said.replace("they were", "it was")
     others = [p for p in prefixes if p != settings.topic_prefix]
     if not others:
-        return said
-    shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-    return (
+        return CreatedTopics(said, suspicious=False)
+    # The closest spellings first: the one meant is most likely among them.
+    ranked = sorted(
+        others, key=lambda p: (-difflib.SequenceMatcher(None, settings.topic_prefix, p).ratio(), p)
+    )
+    shown = ", ".join(ranked[:5]) + (f" and {len(ranked) - 5} more" if len(ranked) > 5 else "")
+    return CreatedTopics(
         f"{said}. If you meant topics that hold events, set JOURNEYS_KAFKA_TOPIC_PREFIX (now "
-        f"{settings.topic_prefix!r}) to a prefix this broker has department topics under: {shown}"
+        f"{settings.topic_prefix!r}) to a prefix this broker has department topics under: {shown}",
+        suspicious=True,
     )
 
 
