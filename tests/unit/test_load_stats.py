@@ -7,8 +7,8 @@ from streams.consume import LoadStats
 
 
 def test_rate_runs_from_the_first_record_to_the_last_commit() -> None:
-    stats = LoadStats(consumed=3000, loaded=2990, quarantined=10, batches=2, started=100.0)
-    stats.first_record_at, stats.last_commit_at = 104.0, 106.0  # 4 s start-up before, idle after
+    stats = LoadStats(consumed=3100, loaded=2980, quarantined=10, duplicates=10, batches=2)
+    stats.first_record_at, stats.last_commit_at = 104.0, 106.0  # 100 records still in flight
     assert stats.rate == 1500.0
     assert summary_line(stats).endswith("in 2 batches (1,500 records/s)")
 
