@@ -30,8 +30,7 @@ QUERIES = {
     # week in the weekly mart, so summing its weeks would count an order once per week it was touched.
     "scorecard": """
         with weekly as (
-            select department, sum(touchpoints) as touchpoints, sum(problems_owned) as problems_owned,
-                   count(*) as weeks
+            select department, sum(touchpoints) as touchpoints, sum(problems_owned) as problems_owned
             from marts.mart_department_scorecard group by department
         ),
         touched as (
@@ -55,7 +54,7 @@ QUERIES = {
         select weekly.department, weekly.touchpoints, weekly.problems_owned,
                weekly.problems_owned * 1.0 / nullif(journeys.orders_touched, 0) as problem_rate,
                journeys.mean_csat, journeys.smooth_share,
-               support_times.first_response_hours, support_times.resolution_hours, weekly.weeks
+               support_times.first_response_hours, support_times.resolution_hours
         from weekly
         left join journeys on journeys.department = weekly.department
         left join support_times on support_times.department = weekly.department

@@ -35,7 +35,7 @@ from streams.consume import Loader, LoadStats
 from streams.produce import Publisher
 from streams.simulator import Simulation, SimulationConfig, write_truth
 from streams.sinks import open_sink
-from streams.topics import ensure_topics
+from streams.topics import department_topics, ensure_topics
 
 
 @dataclass(frozen=True)
@@ -179,8 +179,8 @@ def reachable_broker(kafka: KafkaSettings, console: Console) -> Iterator[KafkaSe
     if port_is_open(host, int(port)):
         # Said, because a broker someone else started may hold other events under these names.
         console.print(
-            f"using the broker at {kafka.bootstrap_servers}, topics {kafka.topic_prefix}.sales, .shipping "
-            "and .support: whatever they already hold is loaded too"
+            f"using the broker at {kafka.bootstrap_servers}, topics {', '.join(department_topics(kafka))}: "
+            "whatever they hold that this warehouse has not loaded yet is loaded too"
         )
         yield kafka
         return
@@ -319,8 +319,8 @@ def run(
             f"{stats.loaded:,} loaded, {stats.quarantined:,} quarantined, "
             f"{stats.duplicates:,} duplicates skipped"
         )
-        if stats.consumed > simulated.records:  # a shared broker's topics held records of others
-            loaded += f" ({stats.consumed - simulated.records:,} of the records read were not this run's)"
+        if stats.committed > simulated.records:  # a shared broker's topics held records of others
+            loaded += f" ({stats.committed - simulated.records:,} of the records read were not this run's)"
         result.stages.append(StageResult("ingest", loaded, time.monotonic() - started))
     # The broker is stopped by now: check raw -> dbt -> check marts on what was loaded.
     gated_transform(warehouse, result=result, console=console)

@@ -21,6 +21,9 @@ quarantine_app = typer.Typer(
     rich_markup_mode="markdown",
 )
 out = Console()
+# What the list's other columns take: records 9, first/last seen 18, the offsets' minimum 12,
+# borders 6, and the padding of reason and topic 4.
+_FIXED_COLUMNS_WIDTH = 49
 
 ReasonOption = Annotated[
     str | None, typer.Option(help="Only reasons containing this text (case-insensitive).")
@@ -72,7 +75,7 @@ def print_summary(summary: QuarantineSummary, payloads: bool) -> None:
     # pattern, a topic be 40 characters), which pushed the last columns off an 80-column
     # terminal: reason and topic share what the other columns leave.
     topic_width = max(len(group.topic.removeprefix(shared)) for group in summary.groups)
-    room = out.width - 49  # records, first/last seen, the offsets' minimum, borders and padding
+    room = out.width - _FIXED_COLUMNS_WIDTH
     topic_width = min(topic_width, max(8, room - 20))
     table.add_column("reason", overflow="fold", max_width=min(80, max(20, room - topic_width)))
     table.add_column("topic", overflow="fold", max_width=topic_width)
