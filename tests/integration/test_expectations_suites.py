@@ -217,7 +217,7 @@ def test_data_docs_are_built_as_html(built: Built) -> None:
     assert len(pages) == 2 + len(mart_suites())
 
 
-def _break_and_check(built: Built, name: str) -> ExpectationOutcome:
+def _break_and_check(built: Built, name: str, statements: list[str] | None = None) -> ExpectationOutcome:
     stage: Stage = "raw" if name.startswith("raw.") else "marts"
     table = ".".join(name.split(".")[:2])
     copies = ["raw.touchpoints", "raw.quarantine"] + ([table] if stage == "marts" else [])
@@ -225,7 +225,10 @@ def _break_and_check(built: Built, name: str) -> ExpectationOutcome:
     schemas = Schemas(raw=scratch["raw"], marts=scratch.get("marts", "marts"))
     execute(
         built.url,
-        [sql.replace("{raw}", schemas.raw).replace("{marts}", schemas.marts) for sql in breaker(name)],
+        [
+            sql.replace("{raw}", schemas.raw).replace("{marts}", schemas.marts)
+            for sql in (statements or breaker(name))
+        ],
     )
     result = run_checks(
         stage,
@@ -276,3 +279,15 @@ def test_a_failed_mart_expectation_fails_the_run_and_names_it(
         assert name in printed.output and "marts gate FAILED" in printed.output
     finally:
         execute(built.url, [corrupt.replace("+ 10", "- 10")])
+
+
+def test_a_placement_time_without_a_placed_event_breaks_reconciliation(built: Built) -> None:
+    # The journey of ORD-PLACED-LATER has no order_placed yet: a placement time there is invented.
+    name = "marts.fct_order_journeys.reconciles_with_placed_orders"
+    invent = (
+        "update {marts}.fct_order_journeys set placed_at = current_timestamp "
+        "where order_id = 'ORD-PLACED-LATER'"
+    )
+    outcome = _break_and_check(built, name, [invent])
+    assert not outcome.success and outcome.unexpected_count == 1
+    assert "placement time without a valid sales.order_placed event" in str(outcome.examples)
