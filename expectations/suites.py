@@ -120,6 +120,8 @@ def _non_negative(schema: str, table: str, column: str, what: str) -> Expectatio
 # GX puts the table in place of {batch}, sometimes as an aliased subquery and sometimes not
 # (it depends on whether the query says JOIN): naming it once in a CTE works either way.
 _BATCH = "with batch_rows as (select * from {batch}) "
+# Days a journey may wait for its sales.order_placed (departments publish to separate topics).
+PLACEMENT_GRACE_DAYS = 14
 
 
 def _query(name: str, why: str, sql: str, severity: Severity = "critical") -> Expectation:
@@ -281,6 +283,19 @@ def mart_suites(*, schemas: Schemas = DEFAULT_SCHEMAS) -> list[TableSuite]:
                 "from batch_rows as j where j.placed_at is not null and not exists "
                 f"(select 1 from {raw}.touchpoints as r where r.event_type = 'sales.order_placed' "
                 "and nullif(trim(r.order_id), '') = j.order_id)",
+            ),
+            _query(
+                "marts.fct_order_journeys.placement_arrives",
+                f"every journey's sales.order_placed arrived within {PLACEMENT_GRACE_DAYS} days of its first "
+                "touchpoint: one still missing has a mistyped order id, or its placement is in quarantine",
+                # Measured against the newest event, not the clock: replayed history is not late.
+                # No JOIN keyword: GX leaves the batch unaliased then, which PostgreSQL 15 refuses.
+                _BATCH + "select order_id, first_touchpoint_at from (select j.order_id, (select "
+                f"min(t.occurred_at) from {m}.fct_touchpoints as t where t.order_id = j.order_id) as "
+                "first_touchpoint_at from batch_rows as j where j.placed_at is null) as unplaced "
+                f"where first_touchpoint_at < (select max(occurred_at) from {m}.fct_touchpoints) "
+                f"- interval '{PLACEMENT_GRACE_DAYS} days'",
+                "warning",
             ),
         ],
         "fct_tickets": [

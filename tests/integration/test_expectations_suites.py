@@ -99,6 +99,7 @@ BREAKERS: dict[str, list[str]] = {
         "delete from {marts}.fct_order_journeys where order_id in "
         "(select order_id from {marts}.fct_order_journeys order by order_id limit 2)"
     ],
+    "marts.fct_order_journeys.placement_arrives": ["update {marts}.fct_order_journeys set placed_at = null"],
     "marts.dim_customers.last_journey_outcome_accepted": [
         "update {marts}.dim_customers set last_journey_outcome = 'delighted' "
         "where last_journey_outcome = 'lost'"
