@@ -77,10 +77,12 @@ def created_topics_note(
     new = [name for name in department_topics(settings) if name in created]
     if not new:
         return None
-    topics = f"topics {', '.join(new)} did not" if len(new) > 1 else f"topic {new[0]} did not"
-    said = f"{topics} exist, so they were created empty: nothing was published there yet"
-    if len(new) == 1:
-        said = said.replace("they were", "it was")
+    what = (
+        f"topic {new[0]} did not exist, so it was"
+        if len(new) == 1
+        else f"topics {', '.join(new)} did not exist, so they were"
+    )
+    said = f"{what} created empty: nothing was published there yet"
     others = [p for p in prefixes if p != settings.topic_prefix]
     if not others:
         return CreatedTopics(said, suspicious=False)
