@@ -10,6 +10,8 @@ task starts (as `journeys transform` does), so no secret is stored with the DAG.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -65,6 +67,25 @@ def dbt_connection(context: Any, operator: Any) -> None:
     # Outcomes are judged at the run's date, so a re-run of the same run builds the same marts.
     run_after = context["dag_run"].run_after
     operator.vars = {**(operator.vars or {}), "journeys__as_of": run_after.date().isoformat()}
+
+
+def fail_failed_tests_for_good(project_dir: str, **_: Any) -> None:
+    """Cosmos callback: a failed data test fails its task without retries; the data is what to fix."""
+    # cosmos runs dbt in a copy of the project; DBT_TARGET_PATH (absolute) wins over its target/.
+    run_results = Path(project_dir) / os.environ.get("DBT_TARGET_PATH", "target") / "run_results.json"
+    if not run_results.is_file():
+        return  # dbt stopped before running anything: cosmos reports that, and a retry may help
+    failed = [
+        f"{result['unique_id'].split('.')[2]} ({result.get('failures') or '?'} failing rows)"
+        for result in json.loads(run_results.read_text())["results"]
+        if result["status"] == "fail"
+    ]
+    if failed:
+        raise AirflowFailException(
+            f"dbt data test failed: {', '.join(failed)}. A retry would find the same rows: see "
+            "`journeys transform` for what each test means, fix the data or the model, then "
+            "trigger journey_transform again"
+        )
 
 
 def gate(stage: str) -> str:
@@ -130,6 +151,8 @@ def journey_transform() -> None:
         ),
         operator_args={
             "interceptors": [dbt_connection],
+            # Errors (a lock, a dropped connection) are retried; a failed data test is not.
+            "callback": fail_failed_tests_for_good,
             # Compiled SQL in the task's rendered fields would store the environment (the key) too.
             "should_store_compiled_sql": False,
         },

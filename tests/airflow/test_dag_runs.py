@@ -200,6 +200,32 @@ def test_a_failed_raw_gate_stops_the_transform_before_dbt_without_retrying(
     ) == [(0,)]
 
 
+def test_a_failed_dbt_test_fails_its_task_without_retrying(
+    airflow_db: Path,
+    kafka: KafkaSettings,
+    duckdb_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def spoil() -> None:
+        # A ticket category outside the contract's list: the raw gate does not read attributes,
+        # staging's accepted_values test does.
+        with duckdb.connect(str(parse_url(duckdb_url).path)) as con:
+            con.execute(
+                "update raw.touchpoints set attributes = ? where event_id = (select min(event_id) "
+                "from raw.touchpoints where event_type = 'support.ticket_opened')",
+                [json.dumps({"ticket_id": "T-1", "channel": "email", "category": "teleportation"})],
+            )
+
+    run = _failed_transform(duckdb_url, kafka, tmp_path, monkeypatch, spoil)
+    found = states(run)
+    assert found.pop("check_raw") == "success"
+    assert found.pop("dbt.stg_support__touchpoints_model_build") == "failed"
+    assert "failed" not in found.values()  # the rest waited on it, or did not need it
+    tries = {ti.task_id: ti.try_number for ti in run.get_task_instances()}
+    assert tries["dbt.stg_support__touchpoints_model_build"] == 1  # a retry would find the same row
+
+
 def test_a_setting_to_fix_fails_the_dbt_tasks_without_retrying(
     airflow_db: Path,
     kafka: KafkaSettings,
