@@ -1,14 +1,44 @@
 {#- The raw events of one department that staging has not seen yet (all of them on a full
     refresh). Exact: the loader commits each partition's offsets in order, each range once,
-    together with its rows (compare-and-set), so "past the last staged offset" is "new". -#}
+    together with its rows (compare-and-set), so "past the last staged offset" is "new". The one
+    exception is `journeys quarantine replay`: it loads a record later, at the offset where the
+    loader first refused it, so replayed events that staging has not seen are added by id. -#}
 {% macro new_raw_touchpoints(department) %}
     select touchpoints.*
     from {{ source('raw', 'touchpoints') }} as touchpoints
     where touchpoints.department = '{{ department }}'
     {% if is_incremental() %}
-        and {{ past_staged_offsets(this) }}
+        {%- set past_staged = past_staged_offsets(this) %}
+        and {{ past_staged }}
+        {%- if any_replayed() %}
+    union all
+    select touchpoints.*
+    from {{ source('raw', 'touchpoints') }} as touchpoints
+    where touchpoints.department = '{{ department }}'
+        and not ({{ past_staged }})
+        and touchpoints.event_id in (
+            -- driven from the few replayed ids, so PostgreSQL looks them up by raw's primary key
+            select cast(replayed.replayed_event_id as uuid)
+            from {{ source('raw', 'quarantine') }} as replayed
+            where replayed.replayed_event_id is not null
+                and not exists (
+                    select 1 from {{ this }} as staged where staged.event_id = replayed.replayed_event_id
+                )
+        )
+        {%- endif %}
     {% endif %}
 {% endmacro %}
+
+{#- Whether any quarantined record was ever replayed: without one, staging skips the lookup. -#}
+{% macro any_replayed() -%}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select 1 from " ~ source('raw', 'quarantine') ~ " where replayed_event_id is not null limit 1"
+    ) -%}
+    {{ return(found.rows | length > 0) }}
+{%- endmacro %}
 
 {#- Past the last offset `relation` has staged, per topic partition, read when the model runs
     and written as constants: the scan filters raw rows without joining staging to them. -#}
