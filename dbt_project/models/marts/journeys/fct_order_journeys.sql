@@ -257,7 +257,8 @@ final as (
         case
             when owned.cancelled_at is not null then 'cancelled'
             when owned.open_tickets > 0 or owned.is_overdue then 'unresolved'
-            when owned.delivered_at is not null and not owned.has_problem then 'smooth'
+            -- on time needs the promise: delivered before its order_placed arrived is in progress
+            when owned.is_delivered_on_time and not owned.has_problem then 'smooth'
             when owned.has_problem and (owned.csat_score >= 4 or owned.has_later_order) then 'recovered'
             when owned.has_problem and (owned.csat_score <= 2 or owned.refunds > 0) then 'lost'
             else 'in_progress'
