@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,19 @@ class WarehouseUrl:
 
     def redacted(self) -> str:
         """The URL without its password, for messages and logs."""
-        parts = urlsplit(self.url)
-        if parts.password is None:
+        if self.kind != "postgresql":
             return self.url
-        return self.url.replace(f":{parts.password}@", ":***@", 1)
+        scheme, _, rest = self.url.partition("://")
+        # Up to the last @: a password may hold / # ? or @ that a URL parser would split on.
+        userinfo, at, location = rest.rpartition("@")
+        if at and ":" in userinfo:
+            rest = f"{userinfo.split(':', 1)[0]}:***@{location}"
+        return f"{scheme}://" + re.sub(r"(password=)[^&]*", r"\1***", rest)
+
+    def unencoded_password(self) -> bool:
+        """Whether the password holds characters that must be percent-encoded in a URL."""
+        userinfo = self.url.partition("://")[2].rpartition("@")[0]
+        return any(char in userinfo.partition(":")[2] for char in "/#?@")
 
 
 def parse_url(url: str) -> WarehouseUrl:
@@ -104,9 +114,14 @@ def connect_postgres(target: WarehouseUrl, **kwargs: Any) -> psycopg.Connection[
         return psycopg.connect(target.conninfo, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
+        hint = (
+            "percent-encode the password's / # ? and @ in JOURNEYS_WAREHOUSE_URL (/ is %2F, # is "
+            "%23, ? is %3F, @ is %40)"
+            if target.unencoded_password()
+            else "check JOURNEYS_WAREHOUSE_URL and that the server is running"
+        )
         raise WarehouseError(
-            f"cannot connect to PostgreSQL at {target.redacted()} ({first_line}): check "
-            "JOURNEYS_WAREHOUSE_URL and that the server is running"
+            f"cannot connect to PostgreSQL at {target.redacted()} ({first_line}): {hint}"
         ) from error
 
 

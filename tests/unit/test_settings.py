@@ -99,8 +99,25 @@ def test_bad_warehouse_urls_say_what_to_use(url: str) -> None:
         parse_url(url)
 
 
-def test_passwords_are_redacted() -> None:
-    assert "secret" not in parse_url("postgresql://u:secret@h/db").redacted()
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:secret@h/db",
+        "postgresql://u:se/cr#et@h:5432/db",  # not percent-encoded: a URL parser splits it
+        "postgresql://u:sec@ret@h/db",
+        "postgresql://u@h/db?sslmode=require&password=secret",
+    ],
+)
+def test_passwords_are_redacted(url: str) -> None:
+    redacted = parse_url(url).redacted()
+    assert "secret" not in redacted and "se/cr" not in redacted and "ret@" not in redacted
+    assert redacted.endswith("db") or "sslmode=require" in redacted
+
+
+def test_a_password_to_percent_encode_is_recognised() -> None:
+    assert parse_url("postgresql://u:a/b#c@127.0.0.1:1/db").unencoded_password()
+    assert not parse_url("postgresql://u:a%2Fb%23c@127.0.0.1:1/db").unencoded_password()
+    assert not parse_url("postgresql://u@127.0.0.1:1/db").unencoded_password()
 
 
 # -- Kafka security, as kafka-python itself uses the options --------------------------------------
