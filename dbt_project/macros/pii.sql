@@ -74,7 +74,33 @@
             {{ exceptions.raise_compiler_error(
                 "JOURNEYS_PII_KEY is the development key, which PostgreSQL refuses: set JOURNEYS_PII_KEY to a secret of your own") }}
         {%- endif -%}
+        {%- if not flags.FULL_REFRESH and not journeys_staged_with_this_key() -%}
+            {{ exceptions.raise_compiler_error(
+                "JOURNEYS_PII_KEY is not the key the staged emails and phones were hashed with: an incremental run "
+                ~ "would split every returning customer in two. Set the key used before, or, if you changed it on "
+                ~ "purpose, run `journeys transform --full-refresh` to hash everything again") }}
+        {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#- Whether one staged email hash, hashed again from raw with the session's key, still matches
+    (true when nothing is staged yet). One row, looked up by raw's key: cheap on every run. -#}
+{% macro journeys_staged_with_this_key() -%}
+    {%- set staged = adapter.get_relation(database=target.database, schema='staging', identifier='stg_sales__touchpoints') -%}
+    {%- if staged is none -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set probe -%}
+        with one_staged as (
+            select event_id, email_hash from {{ staged }} where email_hash is not null limit 1
+        )
+        select one_staged.email_hash = {{ pii_hash(normalise_email('raw_events.email')) }}
+        from one_staged
+        join {{ source('raw', 'touchpoints') }} as raw_events
+            on raw_events.event_id = cast(one_staged.event_id as uuid)
+    {%- endset -%}
+    {%- set rows = run_query(probe).rows -%}
+    {{ return(rows | length == 0 or rows[0][0]) }}
 {%- endmacro %}
 
 {#- The sha256 of a constant, computed by the warehouse (Jinja has no hashlib). -#}

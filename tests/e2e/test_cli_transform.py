@@ -27,6 +27,17 @@ def test_transform_summarises_the_build_and_explains_a_failing_test(
     assert "models built" in built.stdout and " 16 " in built.stdout
     assert query(duckdb_url, "select count(*) from marts.fct_order_journeys") == [(8,)]
 
+    # Another key would hash returning customers apart from their history: refused, unless the
+    # run hashes everything again.
+    env = {**env, "JOURNEYS_PII_KEY": "a-key-typed-differently"}
+    other_key = run_journeys("transform", "--as-of", "2026-03-31", env=env)
+    assert other_key.returncode == 2, other_key.stdout + other_key.stderr
+    words = " ".join(other_key.stderr.split())
+    assert "JOURNEYS_PII_KEY is not the key the staged emails and phones were hashed with" in words
+    assert "run `journeys transform --full-refresh`" in words
+    rehashed = run_journeys("transform", "--as-of", "2026-03-31", "--full-refresh", env=env)
+    assert rehashed.returncode == 0, rehashed.stdout + rehashed.stderr
+
     # A selection that matches nothing is a mistake, not a build of nothing.
     typo = run_journeys("transform", "--select", "fct_order_journey", env=env)
     assert typo.returncode == 2, typo.stdout + typo.stderr
