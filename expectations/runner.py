@@ -113,6 +113,20 @@ def missing_tables(target: WarehouseUrl, wanted: Collection[tuple[str, str]]) ->
     return [f"{schema}.{table}" for schema, table in wanted if (schema, table) not in found]
 
 
+def _require_writable(output_dir: Path) -> None:
+    """Checked before validating: GX would fail after the work, with a page of traceback."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / ".journeys-write-check"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise QualityError(
+            f"cannot write the gates' results to {output_dir} ({error.strerror or error}): set "
+            "JOURNEYS_QUALITY_OUTPUT_DIR to a writable folder"
+        ) from error
+
+
 def _context(output_dir: Path | None) -> Any:
     """An ephemeral context; with an output folder, Data Docs and validation results go there."""
     defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
@@ -185,6 +199,8 @@ def run_checks(
     run_time = now or dt.datetime.now(dt.UTC)
     run_id = f"{stage}-{run_time:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     output_dir = (settings.output_dir or DEFAULT_OUTPUT_DIR).resolve() if build_docs else None
+    if output_dir is not None:
+        _require_writable(output_dir)
     context = _context(output_dir)
     if target.kind == "duckdb":
         datasource = context.data_sources.add_sql(

@@ -5,6 +5,8 @@ Each component has one frozen settings object; `.env.example` documents every va
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -191,3 +193,40 @@ class ReportSettings(BaseSettings):
         Path("reports/journeys.html"),
         description="JOURNEYS_REPORT_PATH: the self-contained HTML report (opens offline in any browser)",
     )
+
+
+ALL_SETTINGS: tuple[type[BaseSettings], ...] = (
+    KafkaSettings,
+    WarehouseSettings,
+    LoaderSettings,
+    PrivacySettings,
+    RoleSettings,
+    QualitySettings,
+    AirflowSettings,
+    ReportSettings,
+)
+
+
+def variable_names() -> dict[str, str]:
+    """Every `JOURNEYS_*` variable the settings read, by the settings field's name per class."""
+    return {
+        f"{cls.__name__}.{field}": f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+        for cls in ALL_SETTINGS
+        for field in cls.model_fields
+    }
+
+
+def misspelt_variables(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """`JOURNEYS_*` variables that no setting reads but one nearly does: (set, probably meant).
+
+    Unset settings fall back to defaults silently, so a typo in a name (JOURNEYS_WAREHOUSE_URI)
+    would otherwise load into the default DuckDB file without a word.
+    """
+    known = set(variable_names().values())
+    found = []
+    for name in sorted(environ):
+        if name.startswith("JOURNEYS_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+            if close:
+                found.append((name, close[0]))
+    return found

@@ -6,9 +6,18 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
+from expectations.errors import QualityError
+from expectations.runner import _require_writable
 from journeys.errors import describe
-from journeys_core.settings import KafkaSettings, PrivacySettings, WarehouseSettings
+from journeys_core.settings import (
+    KafkaSettings,
+    PrivacySettings,
+    QualitySettings,
+    WarehouseSettings,
+    misspelt_variables,
+)
 from journeys_core.warehouse import WarehouseError, parse_url
 from streams.kafka_config import KafkaConfigError, client_options
 
@@ -254,3 +263,48 @@ def _certificates(folder: Path, key_password: bytes) -> dict[str, Path]:
         )
     )
     return files
+
+
+# -- Settings people get wrong: one sentence that names the variable --------------------------------
+
+
+def test_a_misspelt_variable_is_matched_to_the_setting_it_nearly_names() -> None:
+    environ = {
+        "JOURNEYS_WAREHOUSE_URI": "postgresql://u@h/db",
+        "JOURNEYS_WAREHOUSE_URL": "duckdb:///w.duckdb",  # a real one
+        "JOURNEYS_DBT_PG_HOST": "h",  # read by dbt's profile, not a setting, and not close to one
+        "JOURNEYS_TEST_POSTGRES_URL": "postgresql://u@h/db",
+    }
+    assert misspelt_variables(environ) == [("JOURNEYS_WAREHOUSE_URI", "JOURNEYS_WAREHOUSE_URL")]
+
+
+def test_a_setting_that_is_not_json_names_the_variable_and_the_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JOURNEYS_QUALITY_SEVERITY", "{'raw.touchpoints.volume_within_bounds': 'warning'}")
+    with pytest.raises(SettingsError) as raised:
+        QualitySettings()
+    message = describe(raised.value)
+    assert message is not None and message.startswith(
+        "invalid setting JOURNEYS_QUALITY_SEVERITY: not valid JSON"
+    )
+    assert '{"raw.touchpoints.volume_within_bounds": "warning"}' in message
+
+
+def test_a_bad_value_inside_a_json_setting_names_the_variable_and_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JOURNEYS_QUALITY_SEVERITY", '{"raw.touchpoints.volume_within_bounds": "warn"}')
+    with pytest.raises(ValidationError) as raised:
+        QualitySettings()
+    assert describe(raised.value) == (
+        "invalid setting JOURNEYS_QUALITY_SEVERITY (at 'raw.touchpoints.volume_within_bounds'): "
+        "Input should be 'critical', 'warning' or 'info'"
+    )
+
+
+def test_an_unwritable_quality_output_folder_is_one_sentence(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(QualityError, match="set JOURNEYS_QUALITY_OUTPUT_DIR to a writable folder"):
+        _require_writable(blocker / "results")
