@@ -50,9 +50,12 @@ def admin_client(settings: KafkaSettings, *, attempts: int = 3, timeout_s: float
             )
             time.sleep(delay)
             delay *= 2
+    host, _, port = settings.bootstrap_servers.partition(",")[0].rpartition(":")
+    # The embedded broker listens on loopback only, on the port it is given.
+    start = f"journeys broker --port {port}" if host in ("127.0.0.1", "localhost") else "journeys broker"
     raise BrokerUnavailable(
         f"cannot reach Kafka at {settings.bootstrap_servers} after {attempts} attempts: start one "
-        "with `journeys broker`, or set JOURNEYS_KAFKA_BOOTSTRAP_SERVERS to a running broker"
+        f"with `{start}`, or set JOURNEYS_KAFKA_BOOTSTRAP_SERVERS to a running broker"
     )
 
 

@@ -27,12 +27,13 @@ def _one_clear_sentence(result: subprocess.CompletedProcess[str], *words: str) -
     "command", [("ingest",), ("simulate", "--customers", "5", "--days", "2")], ids=["ingest", "simulate"]
 )
 def test_unreachable_broker(command: tuple[str, ...], tmp_path: Path) -> None:
+    port = free_port()
     result = _journeys(
         *command,
-        JOURNEYS_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+        JOURNEYS_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}",
         JOURNEYS_WAREHOUSE_URL=f"duckdb:///{tmp_path}/unused.duckdb",
     )
-    _one_clear_sentence(result, "cannot reach Kafka", "journeys broker")
+    _one_clear_sentence(result, "cannot reach Kafka", f"start one with `journeys broker --port {port}`")
 
 
 def test_unwritable_warehouse_path() -> None:
