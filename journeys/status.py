@@ -110,9 +110,11 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
     loads += [row["last_quarantined"] for row in rows["quarantine"] if row["last_quarantined"] is not None]
     status.last_load = max((_aware(moment) for moment in loads), default=None)
     mine = [row for row in rows["offsets"] if row["consumer_group"] == kafka.consumer_group]
-    wanted = set(department_topics(kafka))
-    if mine and not any(row["topic"] in wanted for row in mine):
-        # `journeys run` gives each embedded broker topics of its own: show the last ones loaded.
+    configured = set(department_topics(kafka))
+    wanted = set(configured)
+    if mine and not any(row["topic"] in configured for row in mine):
+        # `journeys run` gives each embedded broker topics of its own: show the last ones loaded,
+        # and the configured ones too when the broker has them (records nobody loaded yet).
         latest = max(mine, key=lambda row: _aware(row["updated_at"]))["topic"].rsplit(".", 1)[0]
         wanted = {row["topic"] for row in mine if row["topic"].rsplit(".", 1)[0] == latest}
     stored: dict[str, int] = defaultdict(int)
@@ -126,7 +128,7 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
             updated[row["topic"]] = max(updated.get(row["topic"], moment), moment)
     try:
         admin_client(kafka, attempts=1, timeout_s=2.0).close()
-        tails = read_log_ends(kafka)
+        tails = read_log_ends(kafka, topics=wanted | configured)
     except BrokerUnavailable:
         status.broker_problem = "not reachable"
         tails = LogEnds({})
@@ -139,6 +141,7 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
         for (topic, partition), end in tails.ends.items()
         if (topic, partition) in tails.read and end < stored_at.get((topic, partition), 0)
     }
+    wanted |= {topic for topic in configured if topic in by_topic}
     for topic in sorted(wanted):
         status.lags.append(
             TopicLag(topic, by_topic.get(topic), stored.get(topic, 0), updated.get(topic), topic in replaced)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
@@ -26,8 +27,10 @@ def log_ends(kafka: KafkaSettings, *, quiet_seconds: float = 0.5) -> dict[tuple[
     return read_log_ends(kafka, quiet_seconds=quiet_seconds).ends
 
 
-def read_log_ends(kafka: KafkaSettings, *, quiet_seconds: float = 0.5) -> LogEnds:
-    """Each department partition's end, read from its tail.
+def read_log_ends(
+    kafka: KafkaSettings, *, quiet_seconds: float = 0.5, topics: Iterable[str] | None = None
+) -> LogEnds:
+    """Each department partition's end (or each partition of `topics`), read from its tail.
 
     Not just `end_offsets`: Tansu answers ListOffsets(latest) with the first offset of the last
     record batch, not one past its last record, so the tail is read to find the real end. An empty
@@ -37,7 +40,7 @@ def read_log_ends(kafka: KafkaSettings, *, quiet_seconds: float = 0.5) -> LogEnd
     try:
         partitions = [
             TopicPartition(topic, partition)
-            for topic in department_topics(kafka)
+            for topic in (department_topics(kafka) if topics is None else sorted(topics))
             for partition in sorted(consumer.partitions_for_topic(topic) or ())
         ]
         ends = dict(consumer.end_offsets(partitions))
