@@ -58,6 +58,11 @@ def list_command(
 def print_summary(summary: QuarantineSummary, payloads: bool) -> None:
     if not summary.groups:
         out.print("[green]no records waiting in quarantine[/]" + _replayed_note(summary))
+        if summary.waiting_elsewhere:
+            out.print(
+                f"{_records(summary.waiting_elsewhere)} wait under other topics or reasons: "
+                "`journeys quarantine list` without filters shows them"
+            )
         return
     title = f"{_records(summary.waiting)} in quarantine"
     # Topics of one run share a long prefix (touchpoints.run-<time>.): said once, in the title.

@@ -61,6 +61,7 @@ class QuarantineSummary:
     groups: list[ReasonGroup]
     waiting: int  # records still in quarantine that match the filters
     replayed: int  # records loaded (or found already loaded) by an earlier replay
+    waiting_elsewhere: int = 0  # records still in quarantine that the filters leave out
 
 
 @contextmanager
@@ -149,6 +150,10 @@ def summarise(
                 f"select count(*) from raw.quarantine where replayed_at is not null{where}", params
             ).fetchone()
             replayed = int(found[0]) if found else 0
+        elsewhere = 0
+        if where:  # so that a mistyped --topic or --reason does not read as an empty quarantine
+            found = con.execute(f"select count(*) from raw.quarantine where {waiting}").fetchone()
+            elsewhere = (int(found[0]) if found else 0) - len(rows)
         groups: dict[tuple[str, str], ReasonGroup] = {}
         for row_topic, partition, offset, row_reason, seen in rows:
             kind = reason_kind(row_reason)
@@ -171,4 +176,4 @@ def summarise(
                     group.previews.append(
                         masked_preview(bytes(found[0]) if found and found[0] is not None else None)
                     )
-    return QuarantineSummary(ordered, len(rows), replayed)
+    return QuarantineSummary(ordered, len(rows), replayed, elsewhere)

@@ -42,3 +42,10 @@ def test_one_run_names_its_topic_prefix_once(monkeypatch: pytest.MonkeyPatch) ->
     lines = _render(QuarantineSummary(groups, waiting=3, replayed=0), 80, monkeypatch)
     assert "topics touchpoints.run-20261128T160127.*" in lines[0]
     assert any("│ sales " in line for line in lines)
+
+
+def test_filters_that_match_nothing_say_what_waits_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = QuarantineSummary([], waiting=0, replayed=0, waiting_elsewhere=3665)
+    text = " ".join(_render(summary, 80, monkeypatch))
+    assert "no records waiting in quarantine" in text
+    assert "3,665 records wait under other topics or reasons" in text
