@@ -79,6 +79,7 @@ class Status:
     counts: dict[str, int | None] = field(default_factory=dict)
     freshness: list[Row] = field(default_factory=list)
     gates: list[Row] = field(default_factory=list)
+    denied: set[str] = field(default_factory=set)  # queries this PostgreSQL login may not run
     last_load: Any = None
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
@@ -102,7 +103,8 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
         broker=kafka.bootstrap_servers,
         consumer_group=kafka.consumer_group,
     )
-    rows = read_queries(warehouse.url, QUERIES, missing_ok=True)
+    # Each least-privilege role reads part of it (the loader no marts, the analyst no raw).
+    rows = read_queries(warehouse.url, QUERIES, missing_ok=True, denied=status.denied)
     status.counts = {table: (int(rows[table][0]["n"]) if rows[table] else None) for table in TABLES}
     status.freshness = rows["freshness"]
     status.gates = rows["gates"]
@@ -198,7 +200,10 @@ def render(status: Status) -> Group:
     volume.add_column("rows", justify="right")
     for table, count in status.counts.items():
         name = f"{table} (waiting)" if table == "raw.quarantine" else table
-        volume.add_row(name, "[dim]not built yet[/]" if count is None else f"{count:,}")
+        if table in status.denied:
+            volume.add_row(name, "[dim]no access for this login[/]")
+        else:
+            volume.add_row(name, "[dim]not built yet[/]" if count is None else f"{count:,}")
     load_line = f"last load: {_ago(status.now, status.last_load)}"
 
     fresh = Table(title="Source freshness (newest event per department)", title_justify="left")
@@ -216,7 +221,8 @@ def render(status: Status) -> Group:
             f"[{colours[state]}]{state}[/]",
         )
     if not status.freshness:
-        fresh.add_row("(no events loaded yet)", "", "", "")
+        unread = "freshness" in status.denied
+        fresh.add_row("(this login cannot read raw)" if unread else "(no events loaded yet)", "", "", "")
 
     gates = Table(title="Last quality gates", title_justify="left")
     gates.add_column("gate")
@@ -232,5 +238,6 @@ def render(status: Status) -> Group:
             row["stage"], _ago(status.now, row["run_time"]), f"{row['met']} of {row['expectations']}", verdict
         )
     if not status.gates:
-        gates.add_row("(no gate has run yet)", "", "", "")
+        unread = "gates" in status.denied
+        gates.add_row("(this login cannot read quality)" if unread else "(no gate has run yet)", "", "", "")
     return Group(broker_line, flow, load_line, volume, fresh, gates)

@@ -229,11 +229,14 @@ def raw_ddl(kind: Literal["duckdb", "postgresql"]) -> str:
 Row = dict[str, Any]
 
 
-def read_queries(url: str, queries: Mapping[str, str], *, missing_ok: bool = False) -> dict[str, list[Row]]:
+def read_queries(
+    url: str, queries: Mapping[str, str], *, missing_ok: bool = False, denied: set[str] | None = None
+) -> dict[str, list[Row]]:
     """Run read-only queries on one connection; each result is a list of column -> value rows.
 
     DuckDB is opened read-only, so reading never takes the single writer's place. A query on a
-    table that does not exist yet raises WarehouseError, or gives no rows with `missing_ok`.
+    table that does not exist yet raises WarehouseError, or gives no rows with `missing_ok`. With
+    `denied`, a query the PostgreSQL login may not run gives no rows and its name is added there.
     """
     target = parse_url(url)
     results: dict[str, list[Row]] = {}
@@ -259,6 +262,12 @@ def read_queries(url: str, queries: Mapping[str, str], *, missing_ok: bool = Fal
                 pg_cursor = pg.execute(sql)
             except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as error:
                 results[name] = _missing(error, missing_ok)
+                continue
+            except psycopg.errors.InsufficientPrivilege:
+                if denied is None:
+                    raise
+                denied.add(name)
+                results[name] = []
                 continue
             columns = [d.name for d in pg_cursor.description or ()]
             results[name] = [dict(zip(columns, row, strict=True)) for row in pg_cursor.fetchall()]

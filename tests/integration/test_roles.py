@@ -15,8 +15,9 @@ import pytest
 from pydantic import SecretStr
 
 from expectations import store
+from journeys.status import gather
 from journeys_core.roles import ANALYST, LOADER, TRANSFORMER, ensure_roles
-from journeys_core.settings import KafkaSettings, LoaderSettings, PrivacySettings
+from journeys_core.settings import KafkaSettings, LoaderSettings, PrivacySettings, WarehouseSettings
 from journeys_core.warehouse import WarehouseError, parse_url
 from streams.replay import replay
 from streams.sinks import open_sink
@@ -105,6 +106,14 @@ def test_each_role_does_its_job_and_nothing_more(
     assert not allowed(as_role(postgres_url, ANALYST), raw_write)
     assert not allowed(as_role(postgres_url, ANALYST), "delete from marts.fct_touchpoints")
     assert not allowed(loader_url, "delete from marts.fct_touchpoints")
+
+    # `journeys status` shows each role what it may read, and marks the rest, instead of failing.
+    loader_view = gather(kafka, WarehouseSettings(url=loader_url))
+    assert loader_view.counts["raw.touchpoints"] == 61
+    assert {"marts.fct_touchpoints", "gates"} <= loader_view.denied
+    analyst_view = gather(kafka, WarehouseSettings(url=as_role(postgres_url, ANALYST)))
+    assert analyst_view.counts["marts.fct_touchpoints"] == 61
+    assert {"raw.touchpoints", "freshness", "offsets"} <= analyst_view.denied
 
 
 def test_tables_made_before_the_roles_move_to_their_owner(
