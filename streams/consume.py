@@ -69,6 +69,7 @@ class LoadStats:
     retries: int = 0
     first_record_at: float | None = None  # monotonic clock, when the first record arrived
     last_commit_at: float | None = None  # monotonic clock, when the last batch was committed
+    interrupted: bool = False  # Ctrl-C stopped it; the totals still count every committed batch
 
     @property
     def committed(self) -> int:
@@ -175,6 +176,10 @@ class Loader:
             self._loop(follow)
             self._flush()
             self._settle()
+        except KeyboardInterrupt:
+            self.stats.interrupted = True
+            self._settle_interrupted()
+            raise
         finally:
             self.writer.shutdown(wait=True)  # an in-flight write commits or rolls back, never half
             self.consumer.close(autocommit=False)
@@ -376,15 +381,37 @@ class Loader:
         if self.in_flight is None:
             return True
         batch, future = self.in_flight
-        self.in_flight = None
         try:
-            result = future.result()
+            result = future.result()  # Ctrl-C while waiting leaves it in flight, for run() to count
         except OffsetConflict as conflict:
+            self.in_flight = None
             # Someone else already stored (part of) this range: drop ours, resume from theirs.
             log.warning("offsets moved under this loader (%s); re-reading from the warehouse", conflict)
             self.stats.conflicts += 1
             self._seek_to_stored([TopicPartition(r.topic, r.partition) for r in batch.ranges.values()])
             return False
+        except Exception:
+            self.in_flight = None
+            raise
+        self.in_flight = None
+        self._count(batch, result)
+        return True
+
+    def _settle_interrupted(self) -> None:
+        """After Ctrl-C: wait for the in-flight write to commit or roll back, and count it if it committed."""
+        if self.in_flight is None:
+            return
+        batch, future = self.in_flight
+        self.in_flight = None
+        try:
+            result = future.result()
+        except Exception as error:  # rolled back with its offsets: the next run reads it again
+            log.warning("the batch being written when interrupted was not stored (%s)", error)
+            return
+        self._count(batch, result, mirror=False)  # the consumer may have been stopped mid-call
+
+    def _count(self, batch: Batch, result: WriteResult, *, mirror: bool = True) -> None:
+        """Record a committed batch: its offsets, the totals, the Kafka mirror and the progress line."""
         for rng in batch.ranges.values():
             self.positions[TopicPartition(rng.topic, rng.partition)] = rng.end
         self.stats.loaded += result.loaded
@@ -399,10 +426,10 @@ class Loader:
             result.quarantined,
             result.duplicates,
         )
-        self._commit_to_kafka(batch)
+        if mirror:
+            self._commit_to_kafka(batch)
         if self.on_batch is not None:
             self.on_batch(self.stats)
-        return True
 
     def _write(self, batch: Batch) -> WriteResult:
         return self._with_retries(lambda: self.sink.write(batch, self.group, dt.datetime.now(dt.UTC)))
