@@ -7,6 +7,8 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -75,6 +77,19 @@ def _sigterm_is_ctrl_c() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+@contextmanager
+def _exit_on_interrupt(command: str) -> Iterator[None]:
+    """Ctrl-C: one line on where it stopped and what is kept, then exit 130 as shells expect."""
+    try:
+        yield
+    except KeyboardInterrupt as interrupt:
+        stage = interrupt.stage if isinstance(interrupt, pipeline.Interrupted) else command
+        where = f" during {stage}" if stage != command else ""
+        what = f": {escape(str(interrupt))}" if str(interrupt) else ""
+        console.print(f"[bold yellow]interrupted:[/] journeys {command} stopped{where}{what}")
+        raise typer.Exit(130) from None
+
+
 @app.command()
 def broker(
     port: Annotated[int, typer.Option(help="Loopback port to listen on.")] = 9092,
@@ -132,6 +147,8 @@ def simulate(
     so the loader's quarantine and exactly-once handling have something to do. With --follow, when
     a data set ends the next begins: new customers (never sharing an id, email, phone, order or
     ticket with earlier ones) whose history ends now, so the loader always has work.
+    Without --follow, Ctrl-C stops it with exit 130, saying how many records were published, and
+    writes no --truth (it would describe records never published).
     """
     if follow and truth is not None:
         raise typer.BadParameter("a live feed has no final ground truth: drop --truth or --follow")
@@ -143,7 +160,10 @@ def simulate(
         f"simulating {customers:,} customers over {days} days from "
         f"{config.resolved_start()} (seed {seed}) to {settings.bootstrap_servers}"
     )
-    result = pipeline.simulate(settings, config, truth_path=truth, follow=follow, rate=rate, console=console)
+    with _exit_on_interrupt("simulate"):  # with --follow, Ctrl-C is the normal end and returns
+        result = pipeline.simulate(
+            settings, config, truth_path=truth, follow=follow, rate=rate, console=console
+        )
     out.print(
         f"published [bold]{result.records:,}[/] records ({result.events:,} events, "
         f"{result.duplicates:,} duplicates, {result.malformed:,} malformed) in "
@@ -183,15 +203,17 @@ def ingest(
 
     Without --follow it drains until caught up and exits. Valid events land in raw.touchpoints,
     invalid ones in raw.quarantine (and the DLQ topic), with the offsets, in one transaction per
-    batch. SIGTERM finishes the current batch, commits and exits 0.
+    batch. SIGTERM finishes the current batch, commits and exits 0; Ctrl-C stops at once, after the
+    batch being written commits (it is counted), and exits 0 too.
 
     Each partition resumes from the offset stored in the warehouse, once the broker shows it still
     holds the last record loaded from there: a re-created topic, or a broker that lost its data,
     stops it before anything is loaded (exit 2), with what to do.
     """
-    stats = pipeline.ingest(
-        KafkaSettings(), LoaderSettings(), WarehouseSettings(), follow=follow, console=console
-    )
+    with _exit_on_interrupt("ingest"):  # only before loading starts: then Ctrl-C returns the totals
+        stats = pipeline.ingest(
+            KafkaSettings(), LoaderSettings(), WarehouseSettings(), follow=follow, console=console
+        )
     out.print(summary_line(stats))
 
 
@@ -228,14 +250,15 @@ def transform(
     every journey and customer that new events touch, however late they arrived. Exits 1 when a
     model or test fails, after explaining each failure.
     """
-    summary = run_dbt(
-        WarehouseSettings(),
-        PrivacySettings(),
-        full_refresh=full_refresh,
-        select=tuple(select or ()),
-        as_of=as_of.date() if as_of else None,
-        unit_tests=unit_tests,
-    )
+    with _exit_on_interrupt("transform"):
+        summary = run_dbt(
+            WarehouseSettings(),
+            PrivacySettings(),
+            full_refresh=full_refresh,
+            select=tuple(select or ()),
+            as_of=as_of.date() if as_of else None,
+            unit_tests=unit_tests,
+        )
     table = Table(title=f"dbt build on {summary.target}", show_header=True)
     table.add_column("models built", justify="right")
     table.add_column("tests passed", justify="right")
@@ -368,7 +391,13 @@ def run(
     ] = None,
     report_path: Annotated[
         Path | None,
-        typer.Option("--report", help="Where to write the HTML report.", show_default="JOURNEYS_REPORT_PATH"),
+        typer.Option(
+            "--output",
+            "-o",
+            "--report",  # its first name, kept working
+            help="Where to write the HTML report.",
+            show_default="JOURNEYS_REPORT_PATH",
+        ),
     ] = None,
 ) -> None:
     """Do the whole job on embedded defaults: simulate, ingest, check raw, dbt, check marts, report.
@@ -377,16 +406,20 @@ def run(
     it at the end. A failed critical raw expectation stops the run before dbt; exits 1 then, or
     when dbt or the marts gate fails. Ends with a summary and the path of the HTML report.
     Running it again with the same seed loads nothing twice: every event is stored once.
+
+    Before publishing anything it checks the PII key, the warehouse and the report's folder (exit 2
+    with one sentence). Ctrl-C stops it in any stage, says what is kept and exits 130.
     """
     settings = WarehouseSettings(url=warehouse) if warehouse else WarehouseSettings()
-    result = pipeline.run(
-        customers=customers,
-        days=days,
-        seed=seed,
-        console=console,
-        warehouse=settings,
-        report_path=report_path,
-    )
+    with _exit_on_interrupt("run"):
+        result = pipeline.run(
+            customers=customers,
+            days=days,
+            seed=seed,
+            console=console,
+            warehouse=settings,
+            report_path=report_path,
+        )
     table = Table(title="journeys run", show_header=True, title_justify="left")
     table.add_column("stage")
     table.add_column("result")
@@ -395,6 +428,9 @@ def run(
         table.add_row(stage.name, escape(stage.summary), f"{stage.seconds:.1f}")
     table.add_row("[bold]total[/]", "", f"[bold]{sum(stage.seconds for stage in result.stages):.1f}[/]")
     out.print(table)
+    if result.report_error:  # every stage before it is done: the table above says what they did
+        console.print(f"[bold red]error:[/] {escape(result.report_error)}")
+        raise typer.Exit(2)
     if result.problem:
         out.print(f"[red]stopped:[/] {escape(result.problem)}")
         raise typer.Exit(1)

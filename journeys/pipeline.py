@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +37,59 @@ from streams.produce import Publisher
 from streams.simulator import Simulation, SimulationConfig, write_truth
 from streams.sinks import open_sink
 from streams.topics import department_topics, ensure_topics
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a job in `stage`; the message says what it had done and what is kept.
+
+    Still a KeyboardInterrupt, so callers that do not know it stop as they would on Ctrl-C.
+    """
+
+    def __init__(self, stage: str, done: str) -> None:
+        super().__init__(done)
+        self.stage = stage
+        self.done = done
+
+
+@contextmanager
+def _stage(name: str, kept: str) -> Iterator[None]:
+    """Name the stage Ctrl-C stopped; `kept` says what is left, unless the stage said it itself."""
+    try:
+        yield
+    except Interrupted:
+        raise
+    except KeyboardInterrupt as interrupt:
+        raise Interrupted(name, str(interrupt) or kept) from interrupt
+
+
+# What an interrupted stage leaves behind.
+_NOTHING_DONE = "nothing was published or loaded"
+_LOADED_KEPT = "everything loaded is kept: `journeys transform` builds the marts from it"
+_MARTS_KEPT = "the marts are built: `journeys check marts` and `journeys report` go on from them"
+
+
+@contextmanager
+def _first_ctrl_c_sets(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
+    """The first Ctrl-C only sets `stop`, checked between records, so none is left half-sent.
+
+    A second one interrupts as usual. Signal handlers belong to the main thread, and a Ctrl-C the
+    shell told this process to ignore stays ignored.
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    if not enabled or not main_thread or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def first(*_: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass(frozen=True)
@@ -79,7 +133,8 @@ def simulate(
 
     With `follow` it is a live feed: records are paced at `rate` per second and, when a data set
     ends, the next epoch begins (new customers, whose history ends now) until Ctrl-C or SIGTERM.
-    Epochs never share a customer, email, phone, order or ticket.
+    Epochs never share a customer, email, phone, order or ticket. Without it, Ctrl-C raises
+    Interrupted, saying how many records the broker acknowledged; no ground truth is written then.
     """
     if follow and truth_path is not None:
         raise ValueError("a live feed (--follow) has no final ground truth: drop --truth or --follow")
@@ -88,13 +143,20 @@ def simulate(
     counts = {"event": 0, "duplicate": 0, "malformed": 0}
     published = 0
     simulation = Simulation(config)
-    with counter_progress(console or Console(stderr=True), "simulating") as progress:
+    stop = threading.Event()
+    interrupted = False
+    with (
+        counter_progress(console or Console(stderr=True), "simulating") as progress,
+        _first_ctrl_c_sets(stop, enabled=not follow),
+    ):
         try:
             for epoch in itertools.count():
                 if epoch:
                     # The next data set's window ends today, as the first one's does by default.
                     simulation = Simulation(dataclasses.replace(config, epoch=epoch, start=None))
                 for record in simulation.records():
+                    if stop.is_set():
+                        break
                     publisher.publish(record.department, record.key, record.value)
                     counts[record.kind] += 1
                     published += 1
@@ -105,9 +167,19 @@ def simulate(
                 if not follow:
                     break
         except KeyboardInterrupt:
-            pass  # the feed ends here; what was sent is flushed below
+            interrupted = True  # how a live feed ends (or a second Ctrl-C)
         finally:
-            publisher.close()
+            interrupted = interrupted or stop.is_set()
+            if interrupted:
+                publisher.close_interrupted()  # bounded: the same Ctrl-C may have stopped the broker
+            else:
+                publisher.close()
+    if interrupted and not follow:
+        # A data set cut short: its truth would describe records never published, so none is written.
+        done = f"{publisher.acknowledged:,} records published"
+        if truth_path is not None:
+            done += f"; no ground truth written to {truth_path} (it would describe records never published)"
+        raise Interrupted("simulate", done)
     if truth_path is not None:
         write_truth(truth_path, simulation.truth())
     return SimulateResult(
@@ -148,6 +220,8 @@ def ingest(
         try:
             return loader.run(follow=follow)
         except KeyboardInterrupt:
+            # Ctrl-C is how a loader is stopped: the totals count every batch it committed.
+            loader.stats.interrupted = True
             return loader.stats
         finally:
             if timer is not None:
@@ -184,18 +258,24 @@ def reachable_broker(kafka: KafkaSettings, console: Console) -> Iterator[KafkaSe
         )
         yield kafka
         return
-    with EmbeddedBroker(partitions=kafka.partitions) as broker:
-        console.print(
-            f"no broker at {kafka.bootstrap_servers}: started an embedded one on {broker.bootstrap_servers}"
-        )
-        # A new embedded broker starts every topic at offset 0, but the warehouse remembers offsets
-        # (loader) and staged positions (dbt) of earlier runs: topics of its own never collide.
-        started = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        settings = broker.settings(kafka).model_copy(
-            update={"topic_prefix": f"{kafka.topic_prefix}.run-{started}"}
-        )
-        ensure_topics(settings)
+    broker = EmbeddedBroker(partitions=kafka.partitions)
+    try:  # not `with`: a Ctrl-C while it starts must stop it too
+        with _stage("the broker's start", _NOTHING_DONE):
+            broker.start()
+            console.print(
+                f"no broker at {kafka.bootstrap_servers}: "
+                f"started an embedded one on {broker.bootstrap_servers}"
+            )
+            # A new embedded broker starts every topic at offset 0, but the warehouse remembers offsets
+            # (loader) and staged positions (dbt) of earlier runs: topics of its own never collide.
+            started = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+            settings = broker.settings(kafka).model_copy(
+                update={"topic_prefix": f"{kafka.topic_prefix}.run-{started}"}
+            )
+            ensure_topics(settings)
         yield settings
+    finally:
+        broker.stop()
 
 
 def check(
@@ -244,7 +324,7 @@ def gated_transform(
     result = result if result is not None else RunResult()
     console = console or Console(stderr=True)
     started = time.monotonic()
-    with counter_progress(console, "check raw"):
+    with _stage("check raw", _LOADED_KEPT), counter_progress(console, "check raw"):
         raw = check("raw", warehouse, quality=quality)
     _gate_stage(result, raw, time.monotonic() - started)
     if not raw.passed:
@@ -253,14 +333,14 @@ def gated_transform(
         return result
     # Hook for later stages: the transform stage is looked up at call time, so it can be swapped.
     started = time.monotonic()
-    with counter_progress(console, "dbt build"):
+    with _stage("transform", _LOADED_KEPT), counter_progress(console, "dbt build"):
         summary = transform_stage.transform(warehouse, privacy or PrivacySettings(), as_of=as_of)
     result.stages.append(StageResult("transform", summary.headline(), time.monotonic() - started))
     if not summary.success:
         result.problem = f"dbt build failed (see `journeys transform`; log {summary.log_path})"
         return result
     started = time.monotonic()
-    with counter_progress(console, "check marts"):
+    with _stage("check marts", _MARTS_KEPT), counter_progress(console, "check marts"):
         marts = check("marts", warehouse, quality=quality)
     _gate_stage(result, marts, time.monotonic() - started)
     if not marts.passed:
@@ -288,6 +368,29 @@ class JourneysRun(RunResult):
 
     insights: Insights | None = None
     report_path: Path | None = None
+    # The report could not be written at the end; the stages above it are done.
+    report_error: str | None = None
+
+
+def preflight(warehouse: WarehouseSettings, privacy: PrivacySettings, report_path: Path) -> None:
+    """What `journeys run` checks before it publishes anything: a mistake then leaves no records behind.
+
+    The PII key the warehouse accepts, the warehouse itself (reached, or created, with the raw schema
+    the loader would make first) and the report's folder. Each failure is one sentence.
+    """
+    refuse_development_key(parse_url(warehouse.url), privacy, "run")
+    sink = open_sink(warehouse.url)
+    try:
+        sink.setup()
+    finally:
+        sink.close()
+    target = report_path / "journeys.html" if report_path.is_dir() else report_path
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target.parent):
+            pass
+    except OSError as error:
+        raise report_page.unwritable(target, error) from error
 
 
 def run(
@@ -298,13 +401,26 @@ def run(
     console: Console,
     warehouse: WarehouseSettings | None = None,
     report_path: Path | None = None,
+    privacy: PrivacySettings | None = None,
 ) -> JourneysRun:
-    """The whole job on embedded defaults: simulate, ingest, the gated transform, then the report."""
+    """The whole job on embedded defaults: simulate, ingest, the gated transform, then the report.
+
+    Checks first what would make it fail late (`preflight`). Ctrl-C in any stage raises
+    Interrupted, naming the stage and what is kept, after stopping the broker it started.
+    """
     warehouse = warehouse or WarehouseSettings()
+    privacy = privacy or PrivacySettings()
+    report_path = report_path or ReportSettings().path
+    with _stage("pre-flight", _NOTHING_DONE):
+        preflight(warehouse, privacy, report_path)
     result = JourneysRun()
     with reachable_broker(KafkaSettings(), console) as kafka:
         started = time.monotonic()
-        simulated = simulate(kafka, simulation_config(customers, days, seed), console=console)
+        with _stage("simulate", _NOTHING_DONE):
+            try:
+                simulated = simulate(kafka, simulation_config(customers, days, seed), console=console)
+            except Interrupted as interrupt:
+                raise Interrupted("simulate", f"{interrupt.done}, none loaded") from interrupt
         result.stages.append(
             StageResult(
                 "simulate",
@@ -314,18 +430,31 @@ def run(
             )
         )
         started = time.monotonic()
-        stats = ingest(kafka, LoaderSettings(), warehouse, console=console)
+        with _stage("ingest", "nothing was committed to the warehouse"):
+            stats = ingest(kafka, LoaderSettings(), warehouse, console=console, privacy=privacy)
         loaded = (
             f"{stats.loaded:,} loaded, {stats.quarantined:,} quarantined, "
             f"{stats.duplicates:,} duplicates skipped"
         )
+        if stats.interrupted:
+            raise Interrupted(
+                "ingest",
+                f"{stats.committed:,} records committed to the warehouse, each once ({loaded}); "
+                "nothing committed is lost, and running it again loads the rest",
+            )
         if stats.committed > simulated.records:  # a shared broker's topics held records of others
             loaded += f" ({stats.committed - simulated.records:,} of the records read were not this run's)"
         result.stages.append(StageResult("ingest", loaded, time.monotonic() - started))
     # The broker is stopped by now: check raw -> dbt -> check marts on what was loaded.
-    gated_transform(warehouse, result=result, console=console)
+    gated_transform(warehouse, privacy=privacy, result=result, console=console)
     if result.problem is None:
         started = time.monotonic()
-        result.insights, result.report_path = _report(warehouse, report_path)
+        try:
+            with _stage("report", _MARTS_KEPT):
+                result.insights, result.report_path = _report(warehouse, report_path)
+        except report_page.ReportError as error:
+            result.report_error = str(error)
+            result.stages.append(StageResult("report", "not written", time.monotonic() - started))
+            return result
         result.stages.append(StageResult("report", str(result.report_path), time.monotonic() - started))
     return result

@@ -341,8 +341,13 @@ def write_report(insights: Insights, path: Path, *, source: str) -> Path:
     except OSError as error:
         with contextlib.suppress(OSError):  # the folder itself may be what failed
             partial.unlink(missing_ok=True)
-        raise ReportError(
-            f"cannot write the report to {path} ({error.strerror or error}): choose a writable file "
-            "with --output, or set JOURNEYS_REPORT_PATH"
-        ) from error
+        raise unwritable(path, error) from error
     return path
+
+
+def unwritable(path: Path, error: OSError) -> ReportError:
+    """The one sentence for a report path that cannot be written (`run` checks it up front too)."""
+    return ReportError(
+        f"cannot write the report to {path} ({error.strerror or error}): choose a writable file "
+        "with --output, or set JOURNEYS_REPORT_PATH"
+    )

@@ -30,6 +30,23 @@ class TransformError(Exception):
     """dbt cannot run or stopped before building anything; the message says what to fix."""
 
 
+class TransformInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped dbt; a KeyboardInterrupt still, so callers stop as they would on Ctrl-C."""
+
+
+# dbt builds each model in a transaction, and each incremental model takes every row staged after
+# its own last build: an interrupted build keeps what it finished and the next one completes it.
+INTERRUPTED = (
+    "the models dbt finished are kept and the one it was building was rolled back; the next "
+    "`journeys transform` builds the rest"
+)
+# Objects another role re-owned (a build as an admin after `journeys roles`) refuse `create or replace`.
+OWNER_ADVICE = (
+    "another role owns this object (built as an admin after `journeys roles`?): run `journeys roles` "
+    "as an admin to hand the objects back to their schema's owner"
+)
+
+
 @dataclass(frozen=True)
 class NodeFailure:
     """One model, test or hook that failed, in words a person can act on."""
@@ -283,6 +300,8 @@ def summarise(
     log_path: Path | None = None,
 ) -> TransformSummary:
     """Count what a dbtRunner result contains; turn run-level exceptions into TransformError."""
+    if isinstance(exception, KeyboardInterrupt):  # dbtRunner returns Ctrl-C as a result, not raised
+        raise TransformInterrupted(INTERRUPTED) from exception
     results = getattr(result, "results", None)
     if results is None:
         if exception is not None or not success:
@@ -339,6 +358,8 @@ def _failure(label: str, status: str, item: Any) -> NodeFailure:
     failing_rows = getattr(item, "failures", None)
     if status in ("fail", "warn") and failing_rows:
         message = f"{failing_rows} failing rows" + (f" ({message})" if message else "")
+    if "must be owner of" in message:
+        message = f"{message[:400]}: {OWNER_ADVICE}"
     description = " ".join(str(getattr(item.node, "description", "") or "").split())
     return NodeFailure(label, status, message[:600], description[:400])
 
@@ -348,6 +369,8 @@ def _explain_exception(exception: BaseException | None, log_path: Path | None) -
     where = f" (details in {log_path})" if log_path else ""
     if "could not connect" in text.lower() or "connection refused" in text.lower():
         return f"dbt cannot reach the warehouse: {text[:300]}{where}"
+    if "must be owner of" in text:
+        return f"dbt stopped: {text[:300]}: {OWNER_ADVICE}{where}"
     if "lock" in text.lower() and "duckdb" in text.lower():
         return (
             "the DuckDB warehouse is in use by another process (DuckDB allows one writer): wait for "

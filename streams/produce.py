@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +39,32 @@ class Publisher:
             retries=2147483647,
         )
         self.sent = 0
+        self.acknowledged = 0  # counted from the broker's acks: exact even when publishing was interrupted
+        self.acks_lock = threading.Lock()
         self.failed: list[str] = []
 
     def publish(self, department: str, key: bytes | None, value: bytes) -> None:
         future = self.producer.send(self.settings.topic(department), key=key, value=value)
+        future.add_callback(self._acked)
         future.add_errback(lambda error: self.failed.append(str(error)))
         self.sent += 1
+
+    def _acked(self, _metadata: object) -> None:
+        # The I/O thread calls this, or `publish` itself when the ack came first.
+        with self.acks_lock:
+            self.acknowledged += 1
+
+    def close_interrupted(self, timeout_s: float = 5.0) -> int:
+        """After Ctrl-C: give what was sent a moment to be acknowledged, then drop the rest.
+
+        Returns the records the broker acknowledged. Bounded, because the same Ctrl-C may have
+        stopped the broker (a terminal signals the whole process group).
+        """
+        with contextlib.suppress(KafkaError):
+            self.producer.flush(timeout=timeout_s)
+        with contextlib.suppress(KafkaError):  # unacknowledged records left: the I/O thread is a daemon
+            self.producer.close(timeout=0)
+        return self.acknowledged
 
     def close(self, timeout_s: float = 120.0) -> int:
         """Flush and close; raise if any record was not acknowledged. Returns records sent."""
