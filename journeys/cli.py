@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 import time
@@ -33,6 +34,7 @@ from journeys_core.settings import (
     PrivacySettings,
     QualitySettings,
     WarehouseSettings,
+    misspelt_variables,
 )
 from streams.broker import EmbeddedBroker
 from streams.consume import LoadStats
@@ -66,6 +68,21 @@ def _setup(
     )
     if not verbose:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)  # our own messages say what failed
+    for name, meant in misspelt_variables({**_dotenv_names(), **os.environ}):
+        console.print(f"[yellow]warning:[/] {name} is not a setting (ignored): did you mean {meant}?")
+
+
+def _dotenv_names() -> dict[str, str]:
+    """The names .env sets: the settings read that file too, and skip what they do not know."""
+    path = Path(".env")
+    if not path.is_file():
+        return {}
+    names = {}
+    for line in path.read_text(errors="replace").splitlines():
+        name, equals, _ = line.strip().removeprefix("export ").partition("=")
+        if equals and not name.startswith("#"):
+            names[name.strip()] = ""
+    return names
 
 
 def _sigterm_is_ctrl_c() -> None:

@@ -76,3 +76,14 @@ def test_help_teaches() -> None:
     assert result.returncode == 0
     for command in ("broker", "simulate", "produce", "ingest", "run"):
         assert command in result.stdout
+
+
+def test_a_misspelt_setting_is_named_before_its_default_is_used(tmp_path: Path) -> None:
+    # JOURNEYS_WAREHOUSE_URI is ignored, so the default DuckDB file is what gets read.
+    result = _journeys(
+        "quarantine", "list", JOURNEYS_WAREHOUSE_URI=f"duckdb:///{tmp_path}/meant.duckdb", COLUMNS="200"
+    )
+    assert (
+        "warning: JOURNEYS_WAREHOUSE_URI is not a setting (ignored): did you mean JOURNEYS_WAREHOUSE_URL?"
+        in result.stderr
+    )
