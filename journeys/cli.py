@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.logging import RichHandler
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from expectations.results import CheckResult, ExpectationOutcome, Stage
 from journeys import pipeline
@@ -327,7 +329,7 @@ def check(
     """
     stage: Stage = "raw" if gate is Gate.raw else "marts"
     if list_only:
-        out.print(expectations_table(stage, QualitySettings()))
+        out.print(expectations_listing(stage, QualitySettings()), crop=False)  # names whole
         return
     result = pipeline.check(stage, WarehouseSettings())
     print_check(result)
@@ -335,17 +337,21 @@ def check(
         raise typer.Exit(1)
 
 
-def expectations_table(stage: Stage, quality: QualitySettings) -> Table:
+def expectations_listing(stage: Stage, quality: QualitySettings) -> Group:
+    """Each expectation's name on a line of its own (never wrapped: it is copied into
+    JOURNEYS_QUALITY_SEVERITY), its severity, and what it checks indented below."""
     from expectations.suites import all_expectations, expectation_name, suites_for  # GX is slow to import
 
-    table = Table(title=f"journeys check {stage}: expectations", show_header=True)
-    table.add_column("expectation", overflow="fold")
-    table.add_column("severity")
-    table.add_column("what it checks")
-    for _, expectation in all_expectations(suites_for(stage, quality)):
+    expectations = list(all_expectations(suites_for(stage, quality)))
+    title = f"journeys check {stage}: {len(expectations)} expectations\n"
+    lines: list[Text | Padding] = [Text(title, style="bold")]
+    colours = {"critical": "red", "warning": "yellow", "info": "cyan"}
+    for _, expectation in expectations:
         severity = str(getattr(expectation.severity, "value", expectation.severity))
-        table.add_row(escape(expectation_name(expectation)), severity, escape(expectation.description or ""))
-    return table
+        name = Text(expectation_name(expectation), style="bold", no_wrap=True, overflow="ignore")
+        name.append(f"  {severity}", style=colours.get(severity, ""))
+        lines += [name, Padding(Text(expectation.description or ""), (0, 0, 0, 2))]
+    return Group(*lines)
 
 
 def print_check(result: CheckResult) -> None:

@@ -16,6 +16,7 @@ from journeys import cli
 from journeys.insights import Insights
 from journeys.summary import at_risk_table
 from journeys.transform import NodeFailure, TransformSummary
+from journeys_core.settings import QualitySettings
 
 runner = CliRunner()
 
@@ -115,3 +116,14 @@ def test_customer_keys_from_the_data_are_never_read_as_markup() -> None:
     printed = console.export_text()
     assert "CUS-[/]" in printed
     assert "[red]x" in printed
+
+
+@pytest.mark.parametrize("stage", ["raw", "marts"])
+def test_expectation_names_are_listed_whole_on_a_narrow_terminal(stage: str) -> None:
+    from expectations.suites import all_expectations, expectation_name, suites_for
+
+    console = Console(width=60, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(cli.expectations_listing(stage, QualitySettings()), crop=False)  # type: ignore[arg-type]
+    lines = console.export_text().splitlines()
+    names = [expectation_name(e) for _, e in all_expectations(suites_for(stage, QualitySettings()))]  # type: ignore[arg-type]
+    assert all(any(line.startswith(f"{name}  ") for line in lines) for name in names)
