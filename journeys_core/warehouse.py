@@ -33,19 +33,31 @@ class WarehouseUrl:
 
     def redacted(self) -> str:
         """The URL without its password, for messages and logs."""
-        if self.kind != "postgresql":
-            return self.url
-        scheme, _, rest = self.url.partition("://")
-        # Up to the last @: a password may hold / # ? or @ that a URL parser would split on.
-        userinfo, at, location = rest.rpartition("@")
-        if at and ":" in userinfo:
-            rest = f"{userinfo.split(':', 1)[0]}:***@{location}"
-        return f"{scheme}://" + re.sub(r"(password=)[^&]*", r"\1***", rest)
+        return _redacted(self.url)
 
-    def unencoded_password(self) -> bool:
-        """Whether the password holds characters that must be percent-encoded in a URL."""
-        userinfo = self.url.partition("://")[2].rpartition("@")[0]
-        return any(char in userinfo.partition(":")[2] for char in "/#?@")
+
+def _redacted(url: str) -> str:
+    """A well-formed URL (parse_url refuses the others) without the password it holds."""
+    parts = urlsplit(url)
+    userinfo, at, location = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        url = url.replace(parts.netloc, f"{userinfo.split(':', 1)[0]}:***@{location}", 1)
+    return re.sub(r"(password=)[^&]*", r"\1***", url)
+
+
+def _unencoded_password(rest: str) -> bool:
+    """Whether the text after :// has a password with / # ? or @ in it, not percent-encoded.
+
+    Such a password ends the URL's host part early (or adds an @), so every parser (libpq,
+    urlsplit) reads another host, and error messages would quote part of the password.
+    """
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if authority.count("@") > 1:
+        return True
+    if "@" in authority:
+        return False
+    path, _, query = rest[len(authority) :].partition("?")
+    return "@" in path or "@" in query.split("=", 1)[0]  # an @ inside a query value is fine
 
 
 def parse_url(url: str) -> WarehouseUrl:
@@ -64,10 +76,15 @@ def parse_url(url: str) -> WarehouseUrl:
             )
         return WarehouseUrl("duckdb", url, Path(path))
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        if _unencoded_password(rest):  # said without the URL: it would quote the password
+            raise WarehouseError(
+                "the password in JOURNEYS_WAREHOUSE_URL holds / # ? or @: percent-encode them "
+                "(/ is %2F, # is %23, ? is %3F, @ is %40)"
+            )
         parts = urlsplit(url)
         if not parts.hostname and "host=" not in (parts.query or ""):
             raise WarehouseError(
-                f"JOURNEYS_WAREHOUSE_URL {url!r} names no host: use postgresql://user@host:5432/db"
+                f"JOURNEYS_WAREHOUSE_URL {_redacted(url)!r} names no host: use postgresql://user@host:5432/db"
             )
         return WarehouseUrl("postgresql", url.replace("postgres://", "postgresql://", 1))
     raise WarehouseError(
@@ -114,14 +131,9 @@ def connect_postgres(target: WarehouseUrl, **kwargs: Any) -> psycopg.Connection[
         return psycopg.connect(target.conninfo, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
-        hint = (
-            "percent-encode the password's / # ? and @ in JOURNEYS_WAREHOUSE_URL (/ is %2F, # is "
-            "%23, ? is %3F, @ is %40)"
-            if target.unencoded_password()
-            else "check JOURNEYS_WAREHOUSE_URL and that the server is running"
-        )
         raise WarehouseError(
-            f"cannot connect to PostgreSQL at {target.redacted()} ({first_line}): {hint}"
+            f"cannot connect to PostgreSQL at {target.redacted()} ({first_line}): check "
+            "JOURNEYS_WAREHOUSE_URL and that the server is running"
         ) from error
 
 
