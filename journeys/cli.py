@@ -166,8 +166,8 @@ def simulate(
     so the loader's quarantine and exactly-once handling have something to do. With --follow, when
     a data set ends the next begins: new customers (never sharing an id, email, phone, order or
     ticket with earlier ones) whose history ends now, so the loader always has work.
-    Without --follow, Ctrl-C stops it with exit 130, saying how many records were published, and
-    writes no --truth (it would describe records never published).
+    Without --follow, Ctrl-C stops it with exit 130, saying how many records the broker acknowledged,
+    and writes no --truth (it would describe records never published).
     """
     if follow and truth is not None:
         raise typer.BadParameter("a live feed has no final ground truth: drop --truth or --follow")

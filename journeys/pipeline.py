@@ -65,6 +65,7 @@ def _stage(name: str, kept: str) -> Iterator[None]:
 # What an interrupted stage leaves behind.
 _NOTHING_DONE = "nothing was published or loaded"
 _LOADED_KEPT = "everything loaded is kept: `journeys transform` builds the marts from it"
+_UNCHECKED_KEPT = "everything loaded is kept: `journeys check raw`, then `journeys transform`, go on from it"
 _MARTS_KEPT = "the marts are built: `journeys check marts` and `journeys report` go on from them"
 
 
@@ -145,11 +146,11 @@ def simulate(
     simulation = Simulation(config)
     stop = threading.Event()
     interrupted = False
-    with (
-        counter_progress(console or Console(stderr=True), "simulating") as progress,
-        _first_ctrl_c_sets(stop, enabled=not follow),
-    ):
-        try:
+    try:
+        with (
+            counter_progress(console or Console(stderr=True), "simulating") as progress,
+            _first_ctrl_c_sets(stop, enabled=not follow),
+        ):
             for epoch in itertools.count():
                 if epoch:
                     # The next data set's window ends today, as the first one's does by default.
@@ -166,17 +167,26 @@ def simulate(
                         progress.show(f"{published:,} records published (data set {epoch + 1})")
                 if not follow:
                     break
-        except KeyboardInterrupt:
-            interrupted = True  # how a live feed ends (or a second Ctrl-C)
-        finally:
-            interrupted = interrupted or stop.is_set()
-            if interrupted:
-                publisher.close_interrupted()  # bounded: the same Ctrl-C may have stopped the broker
-            else:
-                publisher.close()
-    if interrupted and not follow:
+    except KeyboardInterrupt:
+        interrupted = True  # how a live feed ends (or a second Ctrl-C)
+    except BaseException:
+        publisher.close_interrupted()
+        raise
+    # Out of the first-Ctrl-C handler: a Ctrl-C during the final flush interrupts it.
+    cut_short = not follow and (interrupted or stop.is_set())
+    try:
+        if cut_short:
+            publisher.close_interrupted()  # bounded: the same Ctrl-C may have stopped the broker
+        else:
+            publisher.close()  # a live feed's normal end too: everything sent is flushed
+    except KeyboardInterrupt:
+        cut_short = not follow
+        publisher.close_interrupted(timeout_s=0)
+        if follow:
+            raise
+    if cut_short:
         # A data set cut short: its truth would describe records never published, so none is written.
-        done = f"{publisher.acknowledged:,} records published"
+        done = f"{publisher.acknowledged:,} records acknowledged by the broker"
         if truth_path is not None:
             done += f"; no ground truth written to {truth_path} (it would describe records never published)"
         raise Interrupted("simulate", done)
@@ -220,9 +230,7 @@ def ingest(
         try:
             return loader.run(follow=follow)
         except KeyboardInterrupt:
-            # Ctrl-C is how a loader is stopped: the totals count every batch it committed.
-            loader.stats.interrupted = True
-            return loader.stats
+            return loader.stats  # Ctrl-C is how a loader stops: the totals count every batch committed
         finally:
             if timer is not None:
                 timer.cancel()
@@ -324,7 +332,7 @@ def gated_transform(
     result = result if result is not None else RunResult()
     console = console or Console(stderr=True)
     started = time.monotonic()
-    with _stage("check raw", _LOADED_KEPT), counter_progress(console, "check raw"):
+    with _stage("check raw", _UNCHECKED_KEPT), counter_progress(console, "check raw"):
         raw = check("raw", warehouse, quality=quality)
     _gate_stage(result, raw, time.monotonic() - started)
     if not raw.passed:
@@ -416,7 +424,7 @@ def run(
     result = JourneysRun()
     with reachable_broker(KafkaSettings(), console) as kafka:
         started = time.monotonic()
-        with _stage("simulate", _NOTHING_DONE):
+        with _stage("simulate", "none of it was loaded"):
             try:
                 simulated = simulate(kafka, simulation_config(customers, days, seed), console=console)
             except Interrupted as interrupt:
@@ -430,7 +438,7 @@ def run(
             )
         )
         started = time.monotonic()
-        with _stage("ingest", "nothing was committed to the warehouse"):
+        with _stage("ingest", "what was committed is kept, each event once: running it again loads the rest"):
             stats = ingest(kafka, LoaderSettings(), warehouse, console=console, privacy=privacy)
         loaded = (
             f"{stats.loaded:,} loaded, {stats.quarantined:,} quarantined, "

@@ -154,7 +154,7 @@ def test_run_interrupted_while_simulating_stops_there_and_stops_its_broker(tmp_p
     returncode, stdout, stderr = command.interrupt()
     assert returncode == 130, stderr[-3000:]
     line = _one_line_no_traceback(stderr, "journeys run stopped during simulate:")
-    assert _number(r"([\d,]+) records published, none loaded", line) > 0
+    assert _number(r"([\d,]+) records acknowledged by the broker, none loaded", line) > 0
     assert "check raw" not in stdout
     assert not port_is_open("127.0.0.1", int(port)), "the embedded broker is still running"
     assert query(env["JOURNEYS_WAREHOUSE_URL"], "select count(*) from raw.touchpoints") == [(0,)]
@@ -195,10 +195,10 @@ def test_simulate_interrupted_says_how_many_records_and_writes_no_truth(
     returncode, _, stderr = command.interrupt()
     assert returncode == 130, stderr[-3000:]
     line = _one_line_no_traceback(stderr, "journeys simulate stopped:")
-    # Exactly what the broker holds: no record was left half-sent, and none is counted twice.
-    assert _number(r"([\d,]+) records published", line) == _in_kafka(
-        kafka.bootstrap_servers, ours, count=True
-    )
+    # What the broker acknowledged is there. It can hold a few more: records in flight when the
+    # bounded flush gave up (a loaded machine) may have landed without their acknowledgement.
+    acknowledged = _number(r"([\d,]+) records acknowledged by the broker", line)
+    assert 0 < acknowledged <= _in_kafka(kafka.bootstrap_servers, ours, count=True)
     assert "no ground truth written" in line
     assert not truth.exists()
 
