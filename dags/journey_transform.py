@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -63,7 +62,8 @@ def dbt_connection(context: Any, operator: Any) -> None:
     for name in ("JOURNEYS_PII_KEY", "DBT_ENV_SECRET_JOURNEYS_PG_PASSWORD"):
         if environment.get(name):
             mask_secret(environment[name])  # redacted wherever a log line would show it
-    operator.env = {**(operator.env or {}), **environment}
+    # dbt's results stay in the task's own copy of the project, where the callback below reads them.
+    operator.env = {**(operator.env or {}), **environment, "DBT_TARGET_PATH": "target"}
     # Outcomes are judged at the run's date, so a re-run of the same run builds the same marts.
     run_after = context["dag_run"].run_after
     operator.vars = {**(operator.vars or {}), "journeys__as_of": run_after.date().isoformat()}
@@ -71,8 +71,7 @@ def dbt_connection(context: Any, operator: Any) -> None:
 
 def fail_failed_tests_for_good(project_dir: str, **_: Any) -> None:
     """Cosmos callback: a failed data test fails its task without retries; the data is what to fix."""
-    # cosmos runs dbt in a copy of the project; DBT_TARGET_PATH (absolute) wins over its target/.
-    run_results = Path(project_dir) / os.environ.get("DBT_TARGET_PATH", "target") / "run_results.json"
+    run_results = Path(project_dir) / "target" / "run_results.json"  # this task's own (dbt_connection)
     if not run_results.is_file():
         return  # dbt stopped before running anything: cosmos reports that, and a retry may help
     failed = [
