@@ -144,6 +144,8 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
         if (topic, partition) in tails.read and end < stored_at.get((topic, partition), 0)
     }
     wanted |= {topic for topic in configured if topic in by_topic}
+    if "offsets" in status.denied:
+        return status  # without the stored offsets a lag would read as "everything"
     for topic in sorted(wanted):
         status.lags.append(
             TopicLag(topic, by_topic.get(topic), stored.get(topic, 0), updated.get(topic), topic in replaced)
@@ -182,7 +184,9 @@ def render(status: Status) -> Group:
             f"[{colour}]{behind}[/]",
             _ago(status.now, lag.updated_at),
         )
-    if not status.lags:
+    if "offsets" in status.denied:
+        flow.add_row("(this login cannot read raw.ingest_offsets: lag unknown)", "", "", "", "")
+    elif not status.lags:
         flow.add_row("(no topics and no stored offsets yet)", "", "", "", "")
     if any(lag.replaced for lag in status.lags):
         flow.caption = (
@@ -204,7 +208,12 @@ def render(status: Status) -> Group:
             volume.add_row(name, "[dim]no access for this login[/]")
         else:
             volume.add_row(name, "[dim]not built yet[/]" if count is None else f"{count:,}")
-    load_line = f"last load: {_ago(status.now, status.last_load)}"
+    unreadable = {"freshness", "quarantine"} <= status.denied
+    load_line = (
+        "last load: no access for this login"
+        if unreadable
+        else f"last load: {_ago(status.now, status.last_load)}"
+    )
 
     fresh = Table(title="Source freshness (newest event per department)", title_justify="left")
     fresh.add_column("department")

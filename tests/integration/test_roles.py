@@ -7,15 +7,17 @@ tests may be using them at the same time) and never drop them.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
 import pytest
 from pydantic import SecretStr
+from rich.console import Console
 
 from expectations import store
-from journeys.status import gather
+from journeys.status import gather, render
 from journeys_core.roles import ANALYST, LOADER, TRANSFORMER, ensure_roles
 from journeys_core.settings import KafkaSettings, LoaderSettings, PrivacySettings, WarehouseSettings
 from journeys_core.warehouse import WarehouseError, parse_url
@@ -114,6 +116,11 @@ def test_each_role_does_its_job_and_nothing_more(
     analyst_view = gather(kafka, WarehouseSettings(url=as_role(postgres_url, ANALYST)))
     assert analyst_view.counts["marts.fct_touchpoints"] == 61
     assert {"raw.touchpoints", "freshness", "offsets"} <= analyst_view.denied
+    assert analyst_view.lags == []  # not "everything in Kafka is behind"
+    console = Console(width=120, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(render(analyst_view))
+    shown = console.export_text()
+    assert "cannot read raw.ingest_offsets" in shown and "last load: no access for this login" in shown
 
 
 def test_tables_made_before_the_roles_move_to_their_owner(
