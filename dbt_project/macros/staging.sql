@@ -10,7 +10,8 @@
     {% if is_incremental() %}
         {%- set past_staged = past_staged_offsets(this) %}
         and {{ past_staged }}
-        {%- if any_replayed() %}
+        {%- set replayed_since = recently_replayed(this) %}
+        {%- if replayed_since is not none %}
     union all
     select touchpoints.*
     from {{ source('raw', 'touchpoints') }} as touchpoints
@@ -21,6 +22,7 @@
             select cast(replayed.replayed_event_id as uuid)
             from {{ source('raw', 'quarantine') }} as replayed
             where replayed.replayed_event_id is not null
+                and replayed.replayed_at >= {{ replayed_since }}
                 and not exists (
                     select 1 from {{ this }} as staged where staged.event_id = replayed.replayed_event_id
                 )
@@ -29,15 +31,24 @@
     {% endif %}
 {% endmacro %}
 
-{#- Whether any quarantined record was ever replayed: without one, staging skips the lookup. -#}
-{% macro any_replayed() -%}
+{#- The time from which replays may hold events `relation` has not staged, as SQL, or none when
+    no record was replayed since then. A day before its last staging: a replay stamps the time it
+    started, so one that committed after a staging run began can carry an earlier time. Older
+    warehouses without the replay columns have nothing replayed. -#}
+{% macro recently_replayed(relation) -%}
     {%- if not execute -%}
-        {{ return(false) }}
+        {{ return(none) }}
     {%- endif -%}
+    {%- set quarantine = source('raw', 'quarantine') -%}
+    {%- set columns = adapter.get_columns_in_relation(quarantine) | map(attribute='name') | list -%}
+    {%- if 'replayed_at' not in columns -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set since = dbt.dateadd('day', -1, '(select max(staged_at) from ' ~ relation ~ ')') -%}
     {%- set found = run_query(
-        "select 1 from " ~ source('raw', 'quarantine') ~ " where replayed_event_id is not null limit 1"
+        "select 1 from " ~ quarantine ~ " where replayed_at >= " ~ since ~ " limit 1"
     ) -%}
-    {{ return(found.rows | length > 0) }}
+    {{ return(since if found.rows | length > 0 else none) }}
 {%- endmacro %}
 
 {#- Past the last offset `relation` has staged, per topic partition, read when the model runs
