@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from dotenv import dotenv_values
 from rich.console import Console, Group
 from rich.logging import RichHandler
 from rich.markup import escape
@@ -70,21 +71,10 @@ def _setup(
     )
     if not verbose:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)  # our own messages say what failed
-    for name, meant in misspelt_variables({**_dotenv_names(), **os.environ}):
+    # .env too: the settings read it, and skip the names they do not know just as silently.
+    dotenv_names = dotenv_values(".env") if Path(".env").is_file() else {}
+    for name, meant in misspelt_variables({**dict.fromkeys(dotenv_names, ""), **os.environ}):
         console.print(f"[yellow]warning:[/] {name} is not a setting (ignored): did you mean {meant}?")
-
-
-def _dotenv_names() -> dict[str, str]:
-    """The names .env sets: the settings read that file too, and skip what they do not know."""
-    path = Path(".env")
-    if not path.is_file():
-        return {}
-    names = {}
-    for line in path.read_text(errors="replace").splitlines():
-        name, equals, _ = line.strip().removeprefix("export ").partition("=")
-        if equals and not name.startswith("#"):
-            names[name.strip()] = ""
-    return names
 
 
 def _sigterm_is_ctrl_c() -> None:
