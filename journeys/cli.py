@@ -420,8 +420,9 @@ def run(
     when dbt or the marts gate fails. Ends with a summary and the path of the HTML report.
     Running it again with the same seed loads nothing twice: every event is stored once.
 
-    Before publishing anything it checks the PII key, the warehouse and the report's folder (exit 2
-    with one sentence). Ctrl-C stops it in any stage, says what is kept and exits 130.
+    Before publishing anything it checks the PII key, the warehouse (creating its raw tables, as
+    ingest would) and the report's folder: exit 2 with one sentence. Ctrl-C stops it in any
+    stage, says what is kept and exits 130.
     """
     settings = WarehouseSettings(url=warehouse) if warehouse else WarehouseSettings()
     with _exit_on_interrupt("run"):
