@@ -152,6 +152,16 @@ def test_simulate_ingest_and_transform_build_the_marts(
     assert drained["consumed"] == 0 and drained["landed"] != xcom(ingested, "drain")["landed"]
 
 
+def _writes_raw(duckdb_url: str, sql: str, *parameters: object) -> Callable[[], None]:
+    """A spoiler for `_failed_transform`: one statement on raw, past the loader and its contract."""
+
+    def spoil() -> None:
+        with duckdb.connect(str(parse_url(duckdb_url).path)) as con:
+            con.execute(sql, list(parameters))
+
+    return spoil
+
+
 def _failed_transform(
     url: str,
     kafka: KafkaSettings,
@@ -184,14 +194,12 @@ def test_a_failed_raw_gate_stops_the_transform_before_dbt_without_retrying(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def spoil() -> None:
-        # An event type outside the contract, written past the loader (which would quarantine it).
-        with duckdb.connect(str(parse_url(duckdb_url).path)) as con:
-            con.execute(
-                "insert into raw.touchpoints select * replace ('sales.teleported' as event_type, "
-                "uuid() as event_id) from raw.touchpoints limit 1"
-            )
-
+    # An event type outside the contract, written past the loader (which would quarantine it).
+    spoil = _writes_raw(
+        duckdb_url,
+        "insert into raw.touchpoints select * replace ('sales.teleported' as event_type, "
+        "uuid() as event_id) from raw.touchpoints limit 1",
+    )
     found = states(_failed_transform(duckdb_url, kafka, tmp_path, monkeypatch, spoil))
     assert found.pop("check_raw") == "failed"  # failed for good: a data problem is not retried
     assert set(found.values()) == {"upstream_failed"}
@@ -207,16 +215,14 @@ def test_a_failed_dbt_test_fails_its_task_without_retrying(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def spoil() -> None:
-        # A ticket category outside the contract's list: the raw gate does not read attributes,
-        # staging's accepted_values test does.
-        with duckdb.connect(str(parse_url(duckdb_url).path)) as con:
-            con.execute(
-                "update raw.touchpoints set attributes = ? where event_id = (select min(event_id) "
-                "from raw.touchpoints where event_type = 'support.ticket_opened')",
-                [json.dumps({"ticket_id": "T-1", "channel": "email", "category": "teleportation"})],
-            )
-
+    # A ticket category outside the contract's list: the raw gate does not read attributes,
+    # staging's accepted_values test does.
+    spoil = _writes_raw(
+        duckdb_url,
+        "update raw.touchpoints set attributes = ? where event_id = (select min(event_id) "
+        "from raw.touchpoints where event_type = 'support.ticket_opened')",
+        json.dumps({"ticket_id": "T-1", "channel": "email", "category": "teleportation"}),
+    )
     run = _failed_transform(duckdb_url, kafka, tmp_path, monkeypatch, spoil)
     found = states(run)
     assert found.pop("check_raw") == "success"
