@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -147,3 +149,58 @@ def scratch_warehouse(kind: str, workdir: Path, request: pytest.FixtureRequest) 
         return
     with fresh_database(str(request.getfixturevalue("postgres_server"))) as url:
         yield url
+
+
+_WAIT_S = 45.0
+
+
+def _default_sigint() -> None:
+    # A shell starts background jobs with SIGINT ignored, and children inherit that: undo it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Command:
+    """A `journeys` process whose output is read as it comes, to act on it mid-run (Ctrl-C)."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "journeys", *args],
+            env={**env, "COLUMNS": "200"},
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_default_sigint,
+        )
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.readers = [
+            threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+            for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr))
+        ]
+        for reader in self.readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: object, lines: list[str]) -> None:
+        for line in stream:  # type: ignore[attr-defined]  # drained to the end: the pipe never fills
+            lines.append(line)
+
+    def wait_until(self, condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + _WAIT_S
+        while not condition():
+            assert self.process.poll() is None, f"exited before {what}: {''.join(self.stderr)[-2000:]}"
+            assert time.monotonic() < deadline, f"no {what} within {_WAIT_S:.0f} s"
+            time.sleep(0.05)
+
+    def interrupt(self) -> tuple[int, str, str]:
+        """Ctrl-C, then its exit code, stdout and stderr."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            returncode = self.process.wait(timeout=_WAIT_S)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+        for reader in self.readers:
+            reader.join(timeout=10)
+        return returncode, "".join(self.stdout), "".join(self.stderr)

@@ -17,8 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from journeys_core.settings import KafkaSettings
 from streams.broker import free_port
-from tests.e2e.test_cli_interrupt import Command
-from tests.helpers import run_journeys
+from tests.helpers import Command, run_journeys
 
 DEPARTMENTS = ("sales", "shipping", "support")
 
