@@ -347,7 +347,10 @@ def write_report(insights: Insights, path: Path, *, source: str) -> Path:
 
 def unwritable(path: Path, error: OSError) -> ReportError:
     """The one sentence for a report path that cannot be written (`run` checks it up front too)."""
+    # "File exists" from mkdir means a file stands where a folder of the path should be: name it.
+    blocker = next((parent for parent in path.parents if parent.is_file()), None)
+    reason = f"{blocker} is a file, not a folder" if blocker else error.strerror or str(error)
     return ReportError(
-        f"cannot write the report to {path} ({error.strerror or error}): choose a writable file "
-        "with --output, or set JOURNEYS_REPORT_PATH"
+        f"cannot write the report to {path} ({reason}): choose a writable file with --output, or set "
+        "JOURNEYS_REPORT_PATH"
     )

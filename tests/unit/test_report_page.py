@@ -30,8 +30,9 @@ def test_a_folder_gets_the_report_inside_it(tmp_path: Path) -> None:
 def test_an_unwritable_place_is_one_sentence_and_leaves_nothing_behind(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(ReportError, match=r"cannot write the report to .*--output"):
-        write_report(EMPTY, blocker / "report.html", source="test")
+    with pytest.raises(ReportError, match=r"cannot write the report to .*--output") as raised:
+        write_report(EMPTY, blocker / "sub" / "report.html", source="test")
+    assert f"({blocker} is a file, not a folder)" in str(raised.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
