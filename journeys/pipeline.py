@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import itertools
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -392,13 +391,7 @@ def preflight(warehouse: WarehouseSettings, privacy: PrivacySettings, report_pat
         sink.setup()
     finally:
         sink.close()
-    target = report_path / "journeys.html" if report_path.is_dir() else report_path
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=target.parent):
-            pass
-    except OSError as error:
-        raise report_page.unwritable(target, error) from error
+    report_page.check_writable(report_path)
 
 
 def run(

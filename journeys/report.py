@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import tempfile
 from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
@@ -330,8 +331,7 @@ def write_report(insights: Insights, path: Path, *, source: str) -> Path:
 
     A folder gets `journeys.html` inside it.
     """
-    if path.is_dir():
-        path = path / "journeys.html"
+    path = _report_file(path)
     html = render(insights, source=source, generated_at=dt.datetime.now(dt.UTC))
     partial = path.with_name(path.name + ".partial")
     try:
@@ -341,12 +341,27 @@ def write_report(insights: Insights, path: Path, *, source: str) -> Path:
     except OSError as error:
         with contextlib.suppress(OSError):  # the folder itself may be what failed
             partial.unlink(missing_ok=True)
-        raise unwritable(path, error) from error
+        raise _unwritable(path, error) from error
     return path
 
 
-def unwritable(path: Path, error: OSError) -> ReportError:
-    """The one sentence for a report path that cannot be written (`run` checks it up front too)."""
+def check_writable(path: Path) -> None:
+    """Raise the ReportError write_report would, before any work (`journeys run` checks first)."""
+    path = _report_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        raise _unwritable(path, error) from error
+
+
+def _report_file(path: Path) -> Path:
+    return path / "journeys.html" if path.is_dir() else path
+
+
+def _unwritable(path: Path, error: OSError) -> ReportError:
+    """The one sentence for a report path that cannot be written."""
     # "File exists" from mkdir means a file stands where a folder of the path should be: name it.
     blocker = next((parent for parent in path.parents if parent.is_file()), None)
     reason = f"{blocker} is a file, not a folder" if blocker else error.strerror or str(error)
