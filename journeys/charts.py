@@ -6,18 +6,24 @@ Every shape carries a <title>, so hovering it in a browser shows the exact figur
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from html import escape
+
+from journeys.formatting import share
 
 OUTCOME_COLORS = {
     "smooth": "#2a9d8f",
     "recovered": "#8ab17d",
+    "silent": "#9d8ec7",
     "in_progress": "#e9c46a",
     "unresolved": "#f4a261",
     "lost": "#e76f51",
     "cancelled": "#8d99ae",
 }
+# Outcomes the report does not know yet get these greys in turn, so a new value draws, not crashes.
+OTHER_COLORS = ("#6c757d", "#adb5bd", "#495057", "#ced4da")
 DEPARTMENT_COLORS = {"sales": "#4e79a7", "shipping": "#f28e2b", "support": "#59a14f"}
+CHAR_WIDTH = 7.0  # rough width of one character at FONT's 12 px, for laying out labels
 FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 HALO = ' paint-order="stroke" stroke="#fff" stroke-width="4"'  # keeps labels legible over lines
 
@@ -43,6 +49,68 @@ def _shape(tag: str, attributes: str, tip: str) -> str:
 
 def _text(x: float, y: float, text: str, anchor: str = "start", extra: str = "") -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"{extra}>{escape(text)}</text>'
+
+
+def _lines_of_text(x: float, y: float, lines: Sequence[str], anchor: str, tip: str, line_h: float) -> str:
+    """Several lines in one <text>, the first at `y`; hovering shows `tip`."""
+    spans = "".join(
+        f'<tspan x="{x:.1f}" dy="{0 if i == 0 else line_h:.1f}">{escape(line)}</tspan>'
+        for i, line in enumerate(lines)
+    )
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"><title>{escape(tip)}</title>{spans}</text>'
+
+
+def outcome_colors(outcomes: Iterable[str]) -> dict[str, str]:
+    """A colour per outcome: its own for the known ones, greys in turn for any other."""
+    colors: dict[str, str] = {}
+    others = 0
+    for outcome in outcomes:
+        if outcome in OUTCOME_COLORS:
+            colors[outcome] = OUTCOME_COLORS[outcome]
+        else:
+            colors[outcome] = OTHER_COLORS[others % len(OTHER_COLORS)]
+            others += 1
+    return colors
+
+
+def wrap_label(text: str, width: int, separator: str = " > ") -> list[str]:
+    """`text` in lines of at most `width` characters, broken after a `separator`, never shortened.
+
+    Each line but the last ends with the separator (stripped), so it reads as going on. A single
+    step longer than `width` gets a line of its own.
+    """
+    steps = text.split(separator)
+    lines: list[str] = []
+    current = ""
+    for k, step in enumerate(steps):
+        piece = step + (separator.rstrip() if k < len(steps) - 1 else "")
+        candidate = f"{current} {piece}" if current else piece
+        if current and len(candidate) > width:
+            lines.append(current)
+            current = piece
+        else:
+            current = candidate
+    lines.append(current)
+    return lines
+
+
+def label_every(labels: Sequence[str], room: float) -> int:
+    """Show every n-th category label so that the labels shown fit side by side in `room` pixels."""
+    if not labels:
+        return 1
+    widest = CHAR_WIDTH * max(len(label) for label in labels) + 12
+    fits = max(1, int(room // widest))
+    return max(1, math.ceil(len(labels) / fits))
+
+
+def _formatter(value_format: str | Callable[[float], str]) -> Callable[[float], str]:
+    return value_format.format if isinstance(value_format, str) else value_format
+
+
+def percent_ticks(step: float) -> Callable[[float], str]:
+    """Percent axis labels with as many decimals as the tick step needs: 2.5% rather than "2%"."""
+    digits = next((d for d in range(3) if abs(round(step * 100, d) - step * 100) < 1e-9), 3)
+    return lambda value: f"{value:.{digits}%}"
 
 
 def _nice_max(value: float) -> float:
@@ -89,7 +157,7 @@ def stacked_columns(
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
         body.append(_text(left - 6, y + 4, f"{value:,.0f}", "end"))
     slot = plot_w / max(len(categories), 1)
-    every = max(1, math.ceil(len(categories) / 10))
+    every = label_every(categories, plot_w)
     for i, category in enumerate(categories):
         x, base = left + i * slot + slot * 0.1, float(top + plot_h)
         for name, values in series.items():
@@ -137,20 +205,30 @@ def stacked_bars_100(
     label: str,
     width: int = 760,
 ) -> str:
-    """Horizontal bars split into shares that add up to one (outcome shares of each journey path)."""
-    left, right, row, top = 250, 80, 28, 30
+    """Horizontal bars split into shares that add up to one (outcome shares of each journey path).
+
+    Labels are never cut: a long one wraps onto more lines (after a " > ") and its row grows.
+    """
+    left, right, row, top, line_h = 250, 80, 28, 30, 14
     plot_w = width - left - right
-    height = top + row * len(labels) + 6
-    body = legend(colors, left, 14, plot_w + right)
+    wrapped = [wrap_label(name, int((left - 16) // CHAR_WIDTH)) for name in labels]
+    heights = [max(row, line_h * len(lines) + 14) for lines in wrapped]
+    height = top + sum(heights) + 6
+    body = legend({name: colors[name] for name in shares}, left, 14, plot_w + right)
+    y = float(top)
     for i, name in enumerate(labels):
-        y = top + i * row
-        body.append(_text(left - 8, y + 17, name if len(name) <= 38 else name[:36] + "…", "end"))
+        h = heights[i]
+        first_line = y + h / 2 + 4 - line_h * (len(wrapped[i]) - 1) / 2
+        body.append(_lines_of_text(left - 8, first_line, wrapped[i], "end", name, line_h))
         x = float(left)
         for series, values in shares.items():
             w = plot_w * (values[i] or 0.0)
-            body.append(_rect(x, y + 4, w, row - 8, colors[series], f"{name}: {values[i] or 0:.0%} {series}"))
+            body.append(
+                _rect(x, y + 4, w, h - 8, colors[series], f"{name}: {share(values[i] or 0)} {series}")
+            )
             x += w
-        body.append(_text(left + plot_w + 6, y + 17, notes[i]))
+        body.append(_text(left + plot_w + 6, y + h / 2 + 4, notes[i]))
+        y += h
     return _svg(width, height, label, body)
 
 
@@ -160,15 +238,20 @@ def heatmap(
     values: Mapping[tuple[str, str], float | None],
     *,
     label: str,
-    value_format: str,
+    value_format: str | Callable[[float], str],
     low: float,
     high: float,
     hue: int = 174,
     width: int = 760,
     row_title: str = "",
     column_title: str = "",
+    tips: Mapping[tuple[str, str], str] | None = None,
 ) -> str:
-    """A grid of cells shaded from `low` to `high`; empty cells mean no data."""
+    """A grid of cells shaded from `low` to `high`; empty cells mean no data.
+
+    `tips` adds to a cell's hover text, e.g. how many rows its value was taken over.
+    """
+    fmt = _formatter(value_format)
     left, top, row_h = 120, 40, 26
     cell_w = min(70.0, (width - left - 10) / max(len(columns), 1))
     height = top + row_h * len(rows) + 10
@@ -200,14 +283,11 @@ def heatmap(
                     cell_w - 2,
                     row_h - 2,
                     f"hsl({hue} 55% {lightness:.0f}%)",
-                    f"{row}, {column}: {value_format.format(value)}",
+                    f"{row}, {column}: {fmt(value)}"
+                    + (f" ({tips[(row, column)]})" if tips and (row, column) in tips else ""),
                 )
             )
-            body.append(
-                _text(
-                    x + cell_w / 2 - 1, y + 17, value_format.format(value), "middle", f' fill="{text_color}"'
-                )
-            )
+            body.append(_text(x + cell_w / 2 - 1, y + 17, fmt(value), "middle", f' fill="{text_color}"'))
     return _svg(width, height, label, body)
 
 
@@ -278,39 +358,72 @@ def lines(
     *,
     label: str,
     y_label: str,
-    value_format: str = "{:.0%}",
+    value_format: str | Callable[[float], str] | None = None,
+    tip_format: Callable[[float], str] = share,
+    notes: Mapping[str, Sequence[str | None]] | None = None,
+    notes_legend: str = "",
     width: int = 760,
     height: int = 260,
 ) -> str:
-    """A line per series over shared categories (weekly problem rate per department)."""
+    """A line per series over shared categories (weekly problem rate per department).
+
+    A None value is a gap in its line. With a note for it in `notes`, the gap gets a hollow ring on
+    the axis whose hover text is the note (a week with too few orders to plot a rate, say why), and
+    `notes_legend` explains the rings beside the legend. Without `value_format`, the axis is in percent.
+    """
     left, right, top, bottom = 52, 30, 34, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     y_max = _nice_max(max((v for values in series.values() for v in values if v is not None), default=0))
+    axis_format = percent_ticks(y_max / 4) if value_format is None else _formatter(value_format)
     body = legend({name: colors[name] for name in series}, left, 14, plot_w)
+    has_notes = any(note is not None for values in (notes or {}).values() for note in values)
+    if notes_legend and has_notes:
+        x = width - right - CHAR_WIDTH * len(notes_legend) - 16
+        body.append(f'<circle cx="{x:.1f}" cy="10" r="3.5" fill="#fff" stroke="#666" stroke-width="1.2"/>')
+        body.append(_text(x + 8, 14, notes_legend))
     for tick in range(5):
         y = top + plot_h - plot_h * tick / 4
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
-        body.append(_text(left - 6, y + 4, value_format.format(y_max * tick / 4), "end"))
+        body.append(_text(left - 6, y + 4, axis_format(y_max * tick / 4), "end"))
     step = plot_w / max(len(categories) - 1, 1)
-    every = max(1, math.ceil(len(categories) / 10))
+    every = label_every(categories, plot_w)
     for i, category in enumerate(categories):
         if i % every == 0:
             body.append(_text(left + i * step, top + plot_h + 16, category, "middle"))
-    for name, values in series.items():
+    for number, (name, values) in enumerate(series.items()):
         points = [
-            (left + i * step, top + plot_h - plot_h * value / y_max)
-            for i, value in enumerate(values)
-            if value is not None
+            (left + i * step, top + plot_h - plot_h * (value or 0.0) / y_max, category, value)
+            for i, (category, value) in enumerate(zip(categories, values, strict=True))
         ]
-        if not points:
-            continue
-        path = " ".join(f"{'M' if k == 0 else 'L'}{x:.1f},{y:.1f}" for k, (x, y) in enumerate(points))
-        body.append(_shape("path", f'd="{path}" fill="none" stroke="{colors[name]}" stroke-width="2"', name))
-        for (x, y), (category, value) in zip(
-            points, [(c, v) for c, v in zip(categories, values, strict=True) if v is not None], strict=True
-        ):
-            tip = f"{name}, week of {category}: {value_format.format(value)}"
-            body.append(_shape("circle", f'cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colors[name]}"', tip))
+        path, pen_down = [], False
+        for x, y, _, value in points:
+            if value is None:
+                pen_down = False
+                continue
+            path.append(f"{'L' if pen_down else 'M'}{x:.1f},{y:.1f}")
+            pen_down = True
+        if path:
+            body.append(
+                _shape(
+                    "path", f'd="{" ".join(path)}" fill="none" stroke="{colors[name]}" stroke-width="2"', name
+                )
+            )
+        series_notes = (notes or {}).get(name) or [None] * len(categories)
+        for (x, y, category, value), note in zip(points, series_notes, strict=True):
+            if value is not None:
+                tip = f"{name}, week of {category}: {tip_format(value)}"
+                body.append(_shape("circle", f'cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colors[name]}"', tip))
+            elif note is not None:
+                # On the axis, a little apart per series so that rings of one week do not hide each other.
+                ring_y = top + plot_h - 4 - 5 * number
+                body.append(
+                    _shape(
+                        "circle",
+                        f'cx="{x:.1f}" cy="{ring_y:.1f}" r="2.5" fill="#fff" stroke="{colors[name]}" '
+                        'stroke-width="1.2" data-not-plotted="1"',
+                        f"{name}, week of {category}: {note}",
+                    )
+                )
     body.append(
         _text(12, top + plot_h / 2, y_label, "middle", f' transform="rotate(-90 12 {top + plot_h / 2})"')
     )
