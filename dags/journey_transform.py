@@ -50,7 +50,7 @@ def dbt_connection(context: Any, operator: Any) -> None:
     from airflow.sdk.log import mask_secret
 
     from journeys.transform import TransformError, check_warehouse, dbt_environment
-    from journeys_core.settings import PrivacySettings
+    from journeys_core.settings import BusinessSettings, PrivacySettings
 
     target = parse_url(WarehouseSettings().url)
     privacy = PrivacySettings()
@@ -58,14 +58,16 @@ def dbt_connection(context: Any, operator: Any) -> None:
         check_warehouse(target, privacy)  # one clear sentence instead of a page of dbt errors
     except TransformError as error:
         raise AirflowFailException(str(error)) from error  # a setting or a load to fix: no retry helps
-    environment = dbt_environment(target, privacy)
+    business = BusinessSettings()
+    environment = dbt_environment(target, privacy, business)
     for name in ("JOURNEYS_PII_KEY", "DBT_ENV_SECRET_JOURNEYS_PG_PASSWORD"):
         if environment.get(name):
             mask_secret(environment[name])  # redacted wherever a log line would show it
     # dbt's results stay in the task's own copy of the project, where the callback below reads them.
     operator.env = {**(operator.env or {}), **environment, "DBT_TARGET_PATH": "target"}
-    # Outcomes are judged at the run's date, so a re-run of the same run builds the same marts.
-    run_after = context["dag_run"].run_after
+    # Outcomes are judged at the run's date on the business's calendar, so a re-run of the same
+    # run builds the same marts.
+    run_after = context["dag_run"].run_after.astimezone(business.zone)
     operator.vars = {**(operator.vars or {}), "journeys__as_of": run_after.date().isoformat()}
 
 

@@ -60,7 +60,7 @@ EVENT_TYPES: Final = (
     "support.ticket_resolved",
 )
 DEPARTMENTS: Final = ("sales", "shipping", "support")
-OUTCOMES: Final = ("cancelled", "unresolved", "smooth", "recovered", "lost", "in_progress")
+OUTCOMES: Final = ("cancelled", "unresolved", "smooth", "recovered", "lost", "silent", "in_progress")
 SCHEMA_VERSIONS: Final = (1,)
 
 
@@ -239,7 +239,37 @@ def raw_suites(
     ]
 
 
-def mart_suites(*, schemas: Schemas = DEFAULT_SCHEMAS) -> list[TableSuite]:
+def _impossible_sequences(table: str, key: str, what: str, max_share: float) -> list[Expectation]:
+    """Rows whose events came in an impossible order: a warning for any, critical above a share.
+
+    Real source systems record such glitches; the marts keep and flag them, so one must not stop
+    the pipeline, but many mean a clock or a feed is broken.
+    """
+    flagged = (
+        f"select {key}, 'impossible sequence of events' as problem from batch_rows "
+        "where has_impossible_sequence"
+    )
+    share = "(select avg(case when has_impossible_sequence then 1.0 else 0.0 end) from batch_rows)"
+    return [
+        _query(
+            f"marts.{table}.no_impossible_sequences",
+            f"no {what} has events in an impossible order (e.g. delivered before placed, a reply before "
+            "the ticket opened): each is kept and flagged, but its source system's clock or feed is wrong",
+            _BATCH + flagged,
+            "warning",
+        ),
+        _query(
+            f"marts.{table}.impossible_sequences_below_share",
+            f"at most {max_share:.1%} of {what}s have events in an impossible order "
+            "(JOURNEYS_QUALITY_MAX_IMPOSSIBLE_SHARE): more means a source's clock or feed is broken",
+            _BATCH + flagged + f" and {share} > {max_share!r}",
+        ),
+    ]
+
+
+def mart_suites(
+    *, schemas: Schemas = DEFAULT_SCHEMAS, max_impossible_share: float = 0.01
+) -> list[TableSuite]:
     """Suites for the marts dbt builds: shares, durations, outcomes, and reconciliation with raw."""
     raw, m = schemas.raw, "marts"
     tables: dict[str, list[Expectation]] = {
@@ -297,10 +327,12 @@ def mart_suites(*, schemas: Schemas = DEFAULT_SCHEMAS) -> list[TableSuite]:
                 f"- interval '{PLACEMENT_GRACE_DAYS} days'",
                 "warning",
             ),
+            *_impossible_sequences("fct_order_journeys", "order_id", "journey", max_impossible_share),
         ],
         "fct_tickets": [
             _non_negative(m, "fct_tickets", "first_response_seconds", "first response"),
             _non_negative(m, "fct_tickets", "resolution_seconds", "resolution time"),
+            *_impossible_sequences("fct_tickets", "ticket_id", "ticket", max_impossible_share),
         ],
         "dim_customers": [
             _named(
@@ -342,6 +374,7 @@ def mart_suites(*, schemas: Schemas = DEFAULT_SCHEMAS) -> list[TableSuite]:
                 "smooth_share",
                 "recovered_share",
                 "lost_share",
+                "silent_share",
                 "unresolved_share",
                 "cancelled_share",
                 "in_progress_share",
@@ -384,7 +417,7 @@ def suites_for(
     """The suites one gate runs, with the configured severities applied."""
     by_stage: dict[Stage, list[TableSuite]] = {
         "raw": raw_suites(settings, schemas=schemas, max_future_seconds=max_future_seconds, now=now),
-        "marts": mart_suites(schemas=schemas),
+        "marts": mart_suites(schemas=schemas, max_impossible_share=settings.max_impossible_share),
     }
     # Both stages, so that a name from either is known and a typo in any is reported.
     apply_severities(by_stage["raw"] + by_stage["marts"], settings.severity)

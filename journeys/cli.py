@@ -246,7 +246,9 @@ def transform(
     as_of: Annotated[
         dt.datetime | None,
         typer.Option(
-            formats=["%Y-%m-%d"], help="Judge journey outcomes at this date.", show_default="today, UTC"
+            formats=["%Y-%m-%d"],
+            help="Judge journey outcomes at this date (overdue lines, 30-day settle windows).",
+            show_default="today in JOURNEYS_BUSINESS_TIMEZONE",
         ),
     ] = None,
     unit_tests: Annotated[
@@ -256,8 +258,9 @@ def transform(
     """Build the journey marts with dbt: staging, identity stitching, facts and marts, with tests.
 
     Runs `dbt build` of dbt_project/ against JOURNEYS_WAREHOUSE_URL; incremental models rebuild
-    every journey and customer that new events touch, however late they arrived. Exits 1 when a
-    model or test fails, after explaining each failure.
+    every journey and customer that new events touch, however late they arrived. Dates are judged
+    on the business's calendar (JOURNEYS_BUSINESS_TIMEZONE; after changing it, --full-refresh).
+    Exits 1 when a model or test fails, after explaining each failure.
     """
     with _exit_on_interrupt("transform"):
         summary = run_dbt(

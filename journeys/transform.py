@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from journeys_core.settings import PrivacySettings, WarehouseSettings
+from journeys_core.settings import BusinessSettings, PrivacySettings, WarehouseSettings
 from journeys_core.warehouse import WarehouseUrl, connect_duckdb, connect_postgres, parse_url
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
@@ -85,10 +85,13 @@ class TransformSummary:
         )
 
 
-def dbt_environment(target: WarehouseUrl, privacy: PrivacySettings) -> dict[str, str]:
-    """The environment dbt_project/profiles.yml reads, for one warehouse URL."""
+def dbt_environment(
+    target: WarehouseUrl, privacy: PrivacySettings, business: BusinessSettings
+) -> dict[str, str]:
+    """The environment dbt_project/profiles.yml and dbt_project.yml read, for one warehouse URL."""
     key = privacy.pii_key.get_secret_value()
-    env = {"JOURNEYS_PII_KEY": key}
+    # Passed on even when it came from .env, which dbt does not read.
+    env = {"JOURNEYS_PII_KEY": key, "JOURNEYS_BUSINESS_TIMEZONE": business.timezone}
     if target.kind == "duckdb":
         assert target.path is not None
         env["JOURNEYS_DBT_TARGET"] = "duckdb"
@@ -219,10 +222,12 @@ def transform(
     target_path: Path | None = None,
     log_path: Path | None = None,
     project_dir: Path = DBT_PROJECT_DIR,
+    business: BusinessSettings | None = None,
 ) -> TransformSummary:
     """Run dbt (`build` by default) against JOURNEYS_WAREHOUSE_URL and summarise what happened.
 
-    `as_of` is the day journey outcomes are judged at (default: today, UTC). `unit_tests` adds
+    `as_of` is the day journey outcomes are judged at (default: today on the business's calendar,
+    JOURNEYS_BUSINESS_TIMEZONE). `unit_tests` adds
     dbt's unit tests (logic on fixed rows, for CI) to the data tests that always run. Failing
     models or tests come back in the summary; problems a person must fix first raise
     TransformError.
@@ -248,7 +253,7 @@ def transform(
         log_path=log_dir,
         project_dir=project_dir,
     )
-    environment = dbt_environment(target, privacy)
+    environment = dbt_environment(target, privacy, business or BusinessSettings())
     if target.kind == "duckdb":
         # One open file for the whole build, released below: no checkpoint and reopen per model.
         environment["JOURNEYS_DBT_DUCKDB_KEEP_OPEN"] = "True"

@@ -9,6 +9,7 @@ import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -144,6 +145,15 @@ class QualitySettings(BaseSettings):
         le=1,
         description="JOURNEYS_QUALITY_MAX_QUARANTINE_SHARE: larger shares of refused records are flagged",
     )
+    max_impossible_share: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description=(
+            "JOURNEYS_QUALITY_MAX_IMPOSSIBLE_SHARE: journeys (or tickets) with events in an impossible "
+            "order (delivered before placed, ...) fail the marts gate above this share; below it they warn"
+        ),
+    )
     severity: dict[str, Severity] = Field(
         default_factory=dict,
         description=(
@@ -184,6 +194,36 @@ class AirflowSettings(BaseSettings):
     )
 
 
+class BusinessSettings(BaseSettings):
+    """The business's calendar, which every judgement by date uses (`JOURNEYS_BUSINESS_*`)."""
+
+    model_config = _config("JOURNEYS_BUSINESS_")
+
+    timezone: str = Field(
+        "UTC",
+        description=(
+            "JOURNEYS_BUSINESS_TIMEZONE: IANA time zone of the business's calendar, e.g. America/Sao_Paulo; "
+            "on time, promise windows, weeks, cohort months and the as-of date use its local dates"
+        ),
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone name: use one such as UTC, Europe/London, "
+                "America/Sao_Paulo or Asia/Tokyo"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class ReportSettings(BaseSettings):
     """Where `journeys run` and `journeys report` write the HTML report (`JOURNEYS_REPORT_*`)."""
 
@@ -203,6 +243,7 @@ ALL_SETTINGS: tuple[type[BaseSettings], ...] = (
     RoleSettings,
     QualitySettings,
     AirflowSettings,
+    BusinessSettings,
     ReportSettings,
 )
 

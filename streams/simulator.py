@@ -3,7 +3,7 @@
 It exists so every stage can be built and scored without real department systems: the stream
 follows contract v1 (`streams.contract`), carries the identity fragments each department really
 has, injects faults at configurable rates, and records the true customer of every event and the
-true outcome of every journey (DESIGN sections 4, 5 and 7).
+true outcome of every journey (the rules of docs/metrics.md).
 
 How it runs: a discrete-event loop over a queue keyed by arrival time. When the loop reaches
 an order it draws that order's whole journey (sales, shipping, support) from one seeded RNG
@@ -11,7 +11,7 @@ and queues its events; records leave the queue in publish order. Faults (arrival
 malformed records) come from a second RNG, so changing fault rates never changes the events
 themselves: a faulty stream is the clean stream plus faults.
 
-Ground-truth rules worth knowing (they are DESIGN section 5, made exact):
+Ground-truth rules worth knowing (docs/metrics.md, made exact):
 
 - "now" (`as_of`) is the end of the window, midnight UTC at `start + days`; no event occurs at
   or after it. A journey is undelivered "7 days after the promise" when the as-of date is more
@@ -21,7 +21,7 @@ Ground-truth rules worth knowing (they are DESIGN section 5, made exact):
 - At most one CSAT per journey (after its last resolved ticket, or a post-delivery survey), so
   "CSAT >= 4" is never ambiguous.
 - A support ticket that omits the order id is always about the customer's latest order placed
-  before it opened, within 60 days (otherwise the customer names the order), so DESIGN's
+  before it opened, within 60 days (otherwise the customer names the order), so the
   attribution rule recovers the true order. Tickets from prospects before their first order
   carry no order and belong to the customer only.
 """
@@ -64,7 +64,10 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-OUTCOMES: Final = ("cancelled", "unresolved", "smooth", "recovered", "lost", "in_progress")
+OUTCOMES: Final = ("cancelled", "unresolved", "smooth", "recovered", "lost", "silent", "in_progress")
+# Days after delivery (or after the last touchpoint of an undelivered journey without a promise)
+# after which an outcome is final: dbt's var journeys__settle_days.
+SETTLE_DAYS: Final = 30
 
 _DAY: Final = 86_400
 _HOUR: Final = 3_600
@@ -300,7 +303,7 @@ def normalise_phone(phone: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Journey outcome (DESIGN section 5)
+# Journey outcome (the rules of docs/metrics.md, on the UTC calendar the simulator writes in)
 
 Seen = tuple[int, str, Mapping[str, Any]]  # (occurred unix seconds, event_type, attributes)
 
@@ -310,9 +313,11 @@ def _classify(events: Iterable[Seen], as_of: dt.date, later_order: bool) -> tupl
     cancelled = refund = returned = damaged = False
     promised: dt.date | None = None
     delivered: dt.date | None = None
+    last: dt.date | None = None
     tickets: dict[str, bool] = {}  # ticket id -> still open
     csat: int | None = None
     for occurred, event_type, attrs in events:
+        last = _EPOCH + dt.timedelta(days=occurred // _DAY)
         if event_type == "sales.order_placed":
             promised = dt.date.fromisoformat(attrs["promised_delivery_date"])
         elif event_type == "sales.order_cancelled":
@@ -346,21 +351,29 @@ def _classify(events: Iterable[Seen], as_of: dt.date, later_order: bool) -> tupl
     problems = tuple(found)
     if cancelled:
         return "cancelled", problems
-    overdue = delivered is None and promised is not None and (as_of - promised).days > 7
+    if delivered is None and promised is not None:
+        overdue = (as_of - promised).days > 7
+    else:  # no promise known: undelivered for the settle window after the last touchpoint
+        overdue = delivered is None and last is not None and (as_of - last).days > SETTLE_DAYS
     if any(tickets.values()) or overdue:
         return "unresolved", problems
-    if delivered is not None and not problems:
+    if delivered is not None and promised is not None and not problems:
         return "smooth", problems
     if problems and ((csat is not None and csat >= 4) or later_order):
         return "recovered", problems
     if problems and ((csat is not None and csat <= 2) or refund):
         # "no later order within 90 days" holds here: any later order made it "recovered" above
         return "lost", problems
-    return "in_progress", problems
+    if delivered is None or (as_of - delivered).days <= SETTLE_DAYS:
+        return "in_progress", problems
+    heard = bool(tickets) or refund or returned or csat is not None
+    if problems and not heard:
+        return "silent", problems
+    return ("recovered" if problems else "smooth"), problems
 
 
 def journey_outcome(events: Iterable[Seen], *, as_of: dt.date, later_order: bool) -> str:
-    """DESIGN section 5's outcome of one journey from its (occurred, type, attributes) events.
+    """The outcome of one journey (docs/metrics.md) from its (occurred, type, attributes) events.
 
     `later_order`: the customer placed another order after this one (before `as_of`).
     """

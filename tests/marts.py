@@ -66,8 +66,10 @@ def assert_built(summary: TransformSummary) -> None:
     assert summary.success, f"{summary.headline()}\n{problems}\nlog: {summary.log_path}"
 
 
-# When a run built a row: differs between any two runs, so comparisons of marts leave it out.
-BOOKKEEPING = frozenset({"built_at"})
+# When a run built a row, and the as-of date it last judged a journey at (an outcome holds until
+# its settle date, so an incremental run re-judges only those that time changed): they differ
+# between runs, so comparisons of marts leave them out.
+BOOKKEEPING = frozenset({"built_at", "judged_on"})
 
 
 def columns(url: str, table: str) -> list[str]:

@@ -33,9 +33,11 @@
 {%- endmacro %}
 
 {#- The as-of date of a run as a SQL date literal: `as_of` (var journeys__as_of, read by the
-    model itself so unit tests can set it), else the UTC date this dbt invocation started. -#}
+    model itself so unit tests can set it), else the date this dbt invocation started on the
+    business's calendar (var journeys__business_timezone). -#}
 {% macro as_of_date(as_of=none) -%}
-    cast('{{ as_of or run_started_at.strftime("%Y-%m-%d") }}' as date)
+    {%- set today = run_started_at.astimezone(modules.pytz.timezone(business_timezone())).strftime("%Y-%m-%d") -%}
+    cast('{{ as_of or today }}' as date)
 {%- endmacro %}
 
 {#- When this dbt invocation started, as a UTC timestamp literal: the same in every model of a

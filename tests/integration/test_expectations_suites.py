@@ -100,6 +100,21 @@ BREAKERS: dict[str, list[str]] = {
         "(select order_id from {marts}.fct_order_journeys order by order_id limit 2)"
     ],
     "marts.fct_order_journeys.placement_arrives": ["update {marts}.fct_order_journeys set placed_at = null"],
+    # One flagged journey (or ticket) of hundreds warns; all of them is far above the 1 % share.
+    "marts.fct_order_journeys.no_impossible_sequences": [
+        "update {marts}.fct_order_journeys set has_impossible_sequence = true where order_id = "
+        "(select min(order_id) from {marts}.fct_order_journeys)"
+    ],
+    "marts.fct_order_journeys.impossible_sequences_below_share": [
+        "update {marts}.fct_order_journeys set has_impossible_sequence = true"
+    ],
+    "marts.fct_tickets.no_impossible_sequences": [
+        "update {marts}.fct_tickets set has_impossible_sequence = true where ticket_id = "
+        "(select min(ticket_id) from {marts}.fct_tickets)"
+    ],
+    "marts.fct_tickets.impossible_sequences_below_share": [
+        "update {marts}.fct_tickets set has_impossible_sequence = true"
+    ],
     "marts.dim_customers.last_journey_outcome_accepted": [
         "update {marts}.dim_customers set last_journey_outcome = 'delighted' "
         "where last_journey_outcome = 'lost'"

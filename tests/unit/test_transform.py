@@ -19,17 +19,20 @@ from journeys.transform import (
     summarise,
     transform,
 )
-from journeys_core.settings import PrivacySettings, WarehouseSettings
+from journeys_core.settings import BusinessSettings, PrivacySettings, WarehouseSettings
 from journeys_core.warehouse import parse_url
 
 KEY = PrivacySettings(pii_key=SecretStr("s3cret key\\x"))
+BUSINESS = BusinessSettings(timezone="America/Sao_Paulo")
 
 
 def test_duckdb_environment_points_dbt_at_the_file(tmp_path: Path) -> None:
-    env = dbt_environment(parse_url(f"duckdb:///{tmp_path}/w.duckdb"), KEY)
+    env = dbt_environment(parse_url(f"duckdb:///{tmp_path}/w.duckdb"), KEY, BUSINESS)
     assert env["JOURNEYS_DBT_TARGET"] == "duckdb"
     assert env["JOURNEYS_DBT_DUCKDB_PATH"] == str(tmp_path / "w.duckdb")
     assert env["JOURNEYS_PII_KEY"] == "s3cret key\\x"
+    # dbt_project.yml reads the zone from the environment, even when it was set in .env
+    assert env["JOURNEYS_BUSINESS_TIMEZONE"] == "America/Sao_Paulo"
     # Only transform() keeps the file open (it releases it); Airflow's tasks share this environment.
     assert "JOURNEYS_DBT_DUCKDB_KEEP_OPEN" not in env
     assert "PGOPTIONS" not in env
@@ -40,7 +43,7 @@ def test_postgres_environment_keeps_the_password_secret_and_the_key_in_the_sessi
 ) -> None:
     monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=0")
     url = "postgresql+psycopg://ana:p%40ss@db.example:6543/journeys?sslmode=require"
-    env = dbt_environment(parse_url(url), KEY)
+    env = dbt_environment(parse_url(url), KEY, BUSINESS)
     assert env["JOURNEYS_DBT_TARGET"] == "postgres"
     assert (env["JOURNEYS_DBT_PG_HOST"], env["JOURNEYS_DBT_PG_PORT"]) == ("db.example", "6543")
     assert (env["JOURNEYS_DBT_PG_USER"], env["JOURNEYS_DBT_PG_DBNAME"]) == ("ana", "journeys")

@@ -55,7 +55,10 @@ journeys_summarised as (
         customer_key,
         count(*) as orders,
         sum(case when not is_cancelled then 1 else 0 end) as completed_orders,
-        sum(case when not is_cancelled then amount else 0 end) as revenue,
+        -- unknown is not zero: an order whose amount is unknown (its order_placed has not arrived)
+        -- adds nothing, and priced_orders says how many the revenue was taken over
+        sum(case when not is_cancelled then amount end) as revenue,
+        sum(case when not is_cancelled and amount is not null then 1 else 0 end) as priced_orders,
         sum(case when not is_cancelled then refunded_amount else 0 end) as refunded_amount,
         case when count(distinct currency) > 1 then 'mixed' else max(currency) end as currency,
         min(placed_at) as first_order_at,
@@ -64,6 +67,7 @@ journeys_summarised as (
         sum(case when outcome = 'smooth' then 1 else 0 end) as smooth_journeys,
         sum(case when outcome = 'recovered' then 1 else 0 end) as recovered_journeys,
         sum(case when outcome = 'lost' then 1 else 0 end) as lost_journeys,
+        sum(case when outcome = 'silent' then 1 else 0 end) as silent_journeys,
         sum(case when outcome = 'unresolved' then 1 else 0 end) as unresolved_journeys,
         max(case when recency = 1 then order_id end) as last_order_id,
         max(case when recency = 1 then outcome end) as last_journey_outcome,
@@ -90,6 +94,7 @@ touchpoints_summarised as (
     select
         customer_key,
         avg(case when event_type = 'support.csat_submitted' then csat_score end) as mean_csat,
+        count(case when event_type = 'support.csat_submitted' then csat_score end) as csat_ratings,
         max(case when action = 'check_in' then occurred_at end) as last_check_in_at,
         min(occurred_at) as first_seen_at,
         max(occurred_at) as last_seen_at
@@ -105,7 +110,10 @@ joined as (
         customers.customer_key,
         coalesce(journeys_summarised.orders, 0) as orders,
         coalesce(journeys_summarised.completed_orders, 0) as completed_orders,
-        coalesce(journeys_summarised.revenue, 0) as revenue,
+        -- no completed order is a revenue of 0; completed orders of unknown amount are unknown
+        case when coalesce(journeys_summarised.completed_orders, 0) = 0 then 0 else journeys_summarised.revenue end
+            as revenue,
+        coalesce(journeys_summarised.priced_orders, 0) as priced_orders,
         coalesce(journeys_summarised.refunded_amount, 0) as refunded_amount,
         journeys_summarised.currency,
         journeys_summarised.first_order_at,
@@ -114,6 +122,7 @@ joined as (
         coalesce(journeys_summarised.smooth_journeys, 0) as smooth_journeys,
         coalesce(journeys_summarised.recovered_journeys, 0) as recovered_journeys,
         coalesce(journeys_summarised.lost_journeys, 0) as lost_journeys,
+        coalesce(journeys_summarised.silent_journeys, 0) as silent_journeys,
         coalesce(journeys_summarised.unresolved_journeys, 0) as unresolved_journeys,
         journeys_summarised.last_order_id,
         journeys_summarised.last_journey_outcome,
@@ -121,6 +130,7 @@ joined as (
         coalesce(tickets_summarised.tickets, 0) as tickets,
         coalesce(tickets_summarised.open_tickets, 0) as open_tickets,
         touchpoints_summarised.mean_csat,
+        coalesce(touchpoints_summarised.csat_ratings, 0) as csat_ratings,
         touchpoints_summarised.last_check_in_at,
         touchpoints_summarised.first_seen_at,
         touchpoints_summarised.last_seen_at
@@ -136,10 +146,10 @@ scored as (
     select
         joined.*,
         coalesce(last_check_in_at >= last_journey_placed_at, false) as checked_in_since_last_order,
-        coalesce(last_journey_outcome in ('lost', 'unresolved'), false) as last_journey_went_badly,
+        coalesce(last_journey_outcome in ('lost', 'unresolved', 'silent'), false) as last_journey_went_badly,
         -- Health score (0-100), documented in _customers__models.yml: start at 50, reward repeat
-        -- business and journeys that went well, penalise lost and unresolved journeys and open
-        -- tickets, move with CSAT, and credit a check-in since the last order.
+        -- business and journeys that went well, penalise lost, unresolved and silent journeys and
+        -- open tickets, move with CSAT, and credit a check-in since the last order.
         case when orders > 0 then
             greatest(0, least(100,
                 50
@@ -148,6 +158,7 @@ scored as (
                 + 5 * least(recovered_journeys, 2)
                 - 15 * least(lost_journeys, 2)
                 - 10 * least(unresolved_journeys, 2)
+                - 10 * least(silent_journeys, 2)
                 - 10 * least(open_tickets, 2)
                 + round(4 * (coalesce(mean_csat, 3) - 3))
                 + case when coalesce(last_check_in_at >= last_journey_placed_at, false) then 5 else 0 end
@@ -172,16 +183,19 @@ final as (
         cast(orders as integer) as orders,
         cast(completed_orders as integer) as completed_orders,
         cast(revenue as numeric(14, 2)) as revenue,
+        cast(priced_orders as integer) as priced_orders,
         cast(refunded_amount as numeric(14, 2)) as refunded_amount,
         cast(revenue - refunded_amount as numeric(14, 2)) as net_revenue,
         cast(problem_journeys as integer) as problem_journeys,
         cast(smooth_journeys as integer) as smooth_journeys,
         cast(recovered_journeys as integer) as recovered_journeys,
         cast(lost_journeys as integer) as lost_journeys,
+        cast(silent_journeys as integer) as silent_journeys,
         cast(unresolved_journeys as integer) as unresolved_journeys,
         cast(tickets as integer) as tickets,
         cast(open_tickets as integer) as open_tickets,
         cast(mean_csat as numeric(4, 2)) as mean_csat,
+        cast(csat_ratings as integer) as csat_ratings,
         cast(health_score as integer) as health_score,
 
         -- booleans

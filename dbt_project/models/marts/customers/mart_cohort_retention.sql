@@ -1,12 +1,13 @@
 {#- One row per first-order month (cohort) and month since the first order: how many of the
     cohort's customers ordered again that month (repeat-purchase retention). Cancelled orders are
-    not purchases. Months run up to the month of the latest order in the data. -#}
+    not purchases. Months are on the business's calendar and run up to the month of the latest
+    order in the data. -#}
 {%- set months = var('journeys__retention_months') | int -%}
 with
 
 orders as (
 
-    select customer_key, cast({{ dbt.date_trunc('month', 'placed_at') }} as date) as order_month
+    select customer_key, {{ business_period_start('month', 'placed_at') }} as order_month
     from {{ ref('fct_order_journeys') }}
     where placed_at is not null and not is_cancelled
 

@@ -1,13 +1,14 @@
 {#- One row per department and ISO week: touchpoints, orders and customers touched, problems the
     department owned, problem rate, support's median first response and resolution, and the CSAT
-    and smooth share of the journeys the department touched that week. -#}
+    and smooth share of the journeys the department touched that week, with how many rows each
+    mean or median was taken over. Weeks are ISO weeks on the business's calendar. -#}
 with
 
 touchpoints as (
 
     select
         department,
-        cast({{ dbt.date_trunc('week', 'occurred_at') }} as date) as week_start,
+        {{ business_period_start('week', 'occurred_at') }} as week_start,
         order_id,
         customer_key
     from {{ ref('fct_touchpoints') }}
@@ -58,7 +59,9 @@ journey_quality as (
         touched.department,
         touched.week_start,
         avg(journeys.csat_score) as mean_csat,
-        avg(case when journeys.outcome = 'smooth' then 1.0 else 0.0 end) as smooth_share
+        count(journeys.csat_score) as rated_journeys,
+        avg(case when journeys.outcome = 'smooth' then 1.0 else 0.0 end) as smooth_share,
+        sum(case when journeys.has_impossible_sequence then 1 else 0 end) as impossible_sequences
     from touched_orders as touched
     inner join {{ ref('fct_order_journeys') }} as journeys
         on journeys.order_id = touched.order_id
@@ -70,7 +73,7 @@ tickets as (
 
     select
         owner_department,
-        cast({{ dbt.date_trunc('week', 'opened_at') }} as date) as week_start,
+        {{ business_period_start('week', 'opened_at') }} as week_start,
         first_response_seconds,
         resolution_seconds
     from {{ ref('fct_tickets') }}
@@ -88,14 +91,20 @@ problems as (
 
     select
         'shipping',
-        cast({{ dbt.date_trunc('week', 'coalesce(delivered_at, cast(promised_delivery_date as timestamp))') }} as date),
+        -- the week of the delivery; undelivered, of the promised date (already a business date),
+        -- or without a promise, of the last touchpoint
+        coalesce(
+            {{ business_period_start('week', 'delivered_at') }},
+            cast({{ dbt.date_trunc('week', 'promised_delivery_date') }} as date),
+            {{ business_period_start('week', 'last_touchpoint_at') }}
+        ),
         case when is_delivered_late or is_overdue then 1 else 0 end + case when is_damaged then 1 else 0 end
     from {{ ref('fct_order_journeys') }}
     where is_delivered_late or is_overdue or is_damaged
 
     union all
 
-    select 'sales', cast({{ dbt.date_trunc('week', 'cancelled_at') }} as date), 1
+    select 'sales', {{ business_period_start('week', 'cancelled_at') }}, 1
     from {{ ref('fct_order_journeys') }}
     where is_cancelled
 
@@ -115,7 +124,9 @@ support_times as (
         'support' as department,
         week_start,
         {{ percentile('first_response_seconds', 0.5) }} / 3600.0 as median_first_response_hours,
-        {{ percentile('resolution_seconds', 0.5) }} / 3600.0 as median_resolution_hours
+        {{ percentile('resolution_seconds', 0.5) }} / 3600.0 as median_resolution_hours,
+        count(first_response_seconds) as replied_tickets,
+        count(resolution_seconds) as resolved_tickets
     from tickets
     group by week_start
 
@@ -145,8 +156,12 @@ final as (
         ) as problem_rate,
         cast(support_times.median_first_response_hours as numeric(10, 2)) as median_first_response_hours,
         cast(support_times.median_resolution_hours as numeric(10, 2)) as median_resolution_hours,
+        cast(support_times.replied_tickets as integer) as replied_tickets,
+        cast(support_times.resolved_tickets as integer) as resolved_tickets,
         cast(journey_quality.mean_csat as numeric(4, 2)) as mean_csat,
-        cast(journey_quality.smooth_share as numeric(10, 4)) as smooth_share
+        cast(coalesce(journey_quality.rated_journeys, 0) as integer) as rated_journeys,
+        cast(journey_quality.smooth_share as numeric(10, 4)) as smooth_share,
+        cast(coalesce(journey_quality.impossible_sequences, 0) as integer) as impossible_sequences
     from spine
     left join activity
         on activity.department = spine.department and activity.week_start = spine.week_start

@@ -7,11 +7,13 @@
     )
 }}
 {#- One row per order journey: stage times, delivery against the promise, tickets, first
-    response, resolution, CSAT, refunds, which department owned the problems, and the outcome.
+    response, resolution, CSAT, refunds, which department owned the problems, and the outcome
+    (rules: docs/metrics.md). Dates are on the business's calendar (journeys__business_timezone).
 
     Incremental by customer: a run rebuilds every journey of each customer whose events
     fct_touchpoints rebuilt since this table was last built (a later order changes how earlier
-    journeys end), plus customers whose undelivered orders passed the overdue line since. -#}
+    journeys end), plus customers with a journey whose settle date or overdue line lies between
+    the day it was judged and this run's as-of date (time alone changes its outcome). -#}
 {%- set as_of = as_of_date(var('journeys__as_of')) -%}
 with
 
@@ -24,7 +26,7 @@ journey_events as (
 
 {% if is_incremental() %}
 -- Customers with events fct_touchpoints rebuilt since this table was last built, and customers
--- with an undelivered order that crossed the overdue line since.
+-- with a journey that time alone settles (or un-settles, judged at an earlier date) since.
 changed_customers as (
 
     select customer_key
@@ -35,7 +37,7 @@ changed_customers as (
 
     select customer_key
     from {{ this }}
-    where is_overdue <> {{ is_overdue('promised_delivery_date', 'delivered_at', 'cancelled_at', as_of) }}
+    where coalesce(settles_on <= judged_on, false) <> coalesce(settles_on <= {{ as_of }}, false)
 
 ),
 
@@ -97,6 +99,7 @@ events_summarised as (
         min(case when event_type = 'shipping.shipment_dispatched' then occurred_at end) as shipped_at,
         min(case when event_type = 'shipping.delivered' then occurred_at end) as delivered_at,
         min(case when event_type = 'sales.order_cancelled' then occurred_at end) as cancelled_at,
+        max(occurred_at) as last_touchpoint_at,
         {{ dbt.bool_or("event_type = 'shipping.delivered' and coalesce(is_damaged, false)") }} as is_damaged,
         {{ dbt.bool_or("event_type = 'shipping.return_received'") }} as is_returned,
         sum(case when event_type = 'shipping.delivery_attempted' then 1 else 0 end) as failed_delivery_attempts,
@@ -133,7 +136,8 @@ tickets_summarised as (
         sum(case when owner_department = 'support' then 1 else 0 end) as support_tickets,
         min(opened_at) as first_ticket_opened_at,
         max(resolved_at) as last_ticket_resolved_at,
-        max(case when ticket_number = 1 then first_response_seconds end) as first_response_seconds
+        max(case when ticket_number = 1 then first_response_seconds end) as first_response_seconds,
+        sum(case when has_impossible_sequence then 1 else 0 end) as impossible_tickets
     from tickets
     group by order_id
 
@@ -158,8 +162,11 @@ journeys as (
         tickets_summarised.first_ticket_opened_at,
         tickets_summarised.last_ticket_resolved_at,
         tickets_summarised.first_response_seconds,
-        {{ is_overdue('placed.promised_delivery_date', 'events_summarised.delivered_at', 'events_summarised.cancelled_at', as_of) }}
-            as is_overdue,
+        coalesce(tickets_summarised.impossible_tickets, 0) as impossible_tickets,
+        {{ is_overdue('placed.promised_delivery_date', 'events_summarised.delivered_at', 'events_summarised.cancelled_at',
+                      'events_summarised.last_touchpoint_at', as_of) }} as is_overdue,
+        {{ settles_on('placed.promised_delivery_date', 'events_summarised.delivered_at', 'events_summarised.cancelled_at',
+                      'events_summarised.last_touchpoint_at') }} as settles_on,
         coalesce(
             max(events_summarised.placed_at) over (partition by events_summarised.customer_key)
                 > events_summarised.placed_at,
@@ -181,14 +188,23 @@ journeys as (
 
 flagged as (
 
+    -- On time is judged on the business's calendar: a delivery at 22:00 local time on the promised
+    -- date is on time, whatever the UTC date. A stage before the one it follows is impossible: the
+    -- events are kept, the journey is flagged and left out of durations.
     select
         journeys.*,
-        cast(delivered_at as date) as delivered_date,
+        {{ business_date('placed_at') }} as placed_date,
+        {{ business_date('delivered_at') }} as delivered_date,
         case
             when delivered_at is not null and promised_delivery_date is not null
-                then cast(delivered_at as date) <= promised_delivery_date
+                then {{ business_date('delivered_at') }} <= promised_delivery_date
         end as is_delivered_on_time,
-        coalesce(cast(delivered_at as date) > promised_delivery_date, false) as is_delivered_late
+        coalesce({{ business_date('delivered_at') }} > promised_delivery_date, false) as is_delivered_late,
+        coalesce(shipped_at < placed_at, false)
+            or coalesce(delivered_at < placed_at, false)
+            or coalesce(delivered_at < shipped_at, false)
+            as has_impossible_stages,
+        coalesce(settles_on <= {{ as_of }}, false) as is_past_settle_date
     from journeys
 
 ),
@@ -198,7 +214,9 @@ problems as (
     select
         flagged.*,
         is_delivered_late or is_overdue or is_damaged or tickets > 0 or refunds > 0 or is_returned
-            as has_problem
+            as has_problem,
+        -- someone heard of it: the customer opened a ticket, rated, returned, or was refunded
+        tickets > 0 or refunds > 0 or is_returned or csat_score is not null as is_heard
     from flagged
 
 ),
@@ -257,11 +275,17 @@ final as (
         case
             when owned.cancelled_at is not null then 'cancelled'
             when owned.open_tickets > 0 or owned.is_overdue then 'unresolved'
-            -- on time needs the promise: delivered before its order_placed arrived is in progress
+            -- on time needs the promise: delivered before its order_placed arrived waits (below)
             when owned.is_delivered_on_time and not owned.has_problem then 'smooth'
             when owned.has_problem and (owned.csat_score >= 4 or owned.has_later_order) then 'recovered'
             when owned.has_problem and (owned.csat_score <= 2 or owned.refunds > 0) then 'lost'
-            else 'in_progress'
+            when not owned.is_past_settle_date then 'in_progress'
+            -- settled: delivered more than journeys__settle_days ago, with no verdict above
+            when owned.has_problem and not owned.is_heard then 'silent'
+            -- heard, every ticket resolved, and no complaint or refund followed
+            when owned.has_problem then 'recovered'
+            -- no problem seen, but no promise to judge the delivery by (its order_placed never came)
+            else 'smooth'
         end as outcome,
 
         -- numerics
@@ -283,8 +307,9 @@ final as (
         cast(case when owned.tickets > 0 and owned.open_tickets = 0 then
             {{ dbt.datediff('owned.first_ticket_opened_at', 'owned.last_ticket_resolved_at', 'second') }}
         end as bigint) as resolution_seconds,
-        cast({{ dbt.datediff('owned.placed_at', 'owned.delivered_at', 'second') }} as bigint)
-            as placed_to_delivered_seconds,
+        cast(case when not owned.has_impossible_stages then
+            {{ dbt.datediff('owned.placed_at', 'owned.delivered_at', 'second') }}
+        end as bigint) as placed_to_delivered_seconds,
 
         -- booleans
         owned.delivered_at is not null as is_delivered,
@@ -296,15 +321,21 @@ final as (
         owned.cancelled_at is not null as is_cancelled,
         owned.has_problem,
         owned.has_later_order,
+        owned.has_impossible_stages or owned.impossible_tickets > 0 as has_impossible_sequence,
 
         -- dates and timestamps
         owned.promised_delivery_date,
+        owned.placed_date,
         owned.delivered_date,
+        owned.settles_on,
+        {{ as_of }} as judged_on,
         owned.placed_at,
         owned.paid_at,
         owned.shipped_at,
         owned.delivered_at,
         owned.cancelled_at,
+        owned.last_touchpoint_at,
+        cast('{{ business_timezone() }}' as {{ dbt.type_string() }}) as business_timezone,
         {{ run_timestamp() }} as built_at
 
     from owned

@@ -88,6 +88,8 @@ summarised as (
         sum(case when action = 'ticket_escalated' then 1 else 0 end) as escalations,
         sum(case when action = 'ticket_reopened' then 1 else 0 end) as reopens,
         sum(case when action = 'agent_replied' then 1 else 0 end) as agent_replies,
+        min(case when action <> 'ticket_opened' and action <> 'csat_submitted' then occurred_at end)
+            as first_handled_at,
         count(*) as touchpoints
     from ranked
     group by ticket_id, customer_key, order_id
@@ -137,15 +139,20 @@ final as (
         summarised.csat_score,
         cast({{ dbt.datediff('summarised.opened_at', 'first_replies.first_response_at', 'second') }} as bigint)
             as first_response_seconds,
-        cast(case when summarised.last_state = 'ticket_resolved' then
+        -- a resolution before the opening is no duration: the ticket is flagged instead
+        cast(case when summarised.last_state = 'ticket_resolved' and summarised.last_state_at >= summarised.opened_at then
             {{ dbt.datediff('summarised.opened_at', 'summarised.last_state_at', 'second') }}
         end as bigint) as resolution_seconds,
 
         -- booleans
         summarised.is_order_inferred,
+        -- replied to, escalated, resolved or reopened before it was opened: kept, flagged, and left
+        -- out of the durations
+        coalesce(summarised.first_handled_at < summarised.opened_at, false) as has_impossible_sequence,
         coalesce(summarised.last_state in ('ticket_opened', 'ticket_reopened'), false) as is_open,
 
-        -- timestamps
+        -- dates and timestamps
+        {{ business_date('summarised.opened_at') }} as opened_date,
         summarised.opened_at,
         first_replies.first_response_at,
         case when summarised.last_state = 'ticket_resolved' then summarised.last_state_at end as resolved_at,

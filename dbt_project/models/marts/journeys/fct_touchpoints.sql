@@ -90,7 +90,9 @@ candidate_orders as (
     inner join orders
         on orders.customer_key = units.customer_key
         and orders.placed_at < units.opened_at
-        and orders.placed_at >= {{ dbt.dateadd('day', -attribution_days, 'units.opened_at') }}
+        -- "within 60 days" counts days on the business's calendar
+        and {{ business_date('orders.placed_at') }}
+            >= {{ dbt.dateadd('day', -attribution_days, business_date('units.opened_at')) }}
     where units.named_order_id is null
 
 ),
@@ -181,6 +183,7 @@ final as (
 
         -- dates and timestamps
         promised_delivery_date,
+        {{ business_date('occurred_at') }} as occurred_date,
         occurred_at,
         {{ run_timestamp() }} as built_at
 

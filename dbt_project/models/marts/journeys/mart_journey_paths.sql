@@ -13,7 +13,7 @@ paths as (
     select
         journey_path,
         count(*) as journeys,
-        {% for outcome in ['smooth', 'recovered', 'lost', 'unresolved', 'cancelled', 'in_progress'] %}
+        {% for outcome in journey_outcomes() %}
         avg(case when outcome = '{{ outcome }}' then 1.0 else 0.0 end) as {{ outcome }}_share{{ "," if not loop.last }}
         {% endfor %}
     from journeys
@@ -28,7 +28,7 @@ final as (
         journey_path,
         cast(journeys as integer) as journeys,
         cast(journeys * 1.0 / sum(journeys) over () as numeric(10, 4)) as share_of_journeys,
-        {% for outcome in ['smooth', 'recovered', 'lost', 'unresolved', 'cancelled', 'in_progress'] %}
+        {% for outcome in journey_outcomes() %}
         cast({{ outcome }}_share as numeric(10, 4)) as {{ outcome }}_share{{ "," if not loop.last }}
         {% endfor %}
     from paths
