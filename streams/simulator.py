@@ -103,6 +103,9 @@ class SimulationConfig:
     shipping_damage_rate: float = 0.03
     failed_attempt_rate: float = 0.06
     parcel_lost_rate: float = 0.01
+    # Orders whose carrier's clock is days behind: dispatch and delivery are recorded before the
+    # order was placed, as real source systems sometimes do (0 draws nothing, so streams stay equal).
+    carrier_clock_skew_rate: float = 0.0
     # support
     support_first_reply_hours: float = 4.0  # median
     support_resolution_hours: float = 30.0  # median, from opening
@@ -1076,6 +1079,10 @@ class _Run:
         if late and not warehouse_delay:
             extra = rng.randint(6, 12) if rng.random() < 0.1 else rng.randint(1, 4)
             planned = _add_working_days(planned, extra)
+        # How far behind the carrier's clock is: enough to put the delivery before the placement.
+        skew = 0
+        if cfg.carrier_clock_skew_rate and rng.random() < cfg.carrier_clock_skew_rate:
+            skew = (planned + 8 - t0 // _DAY) * _DAY
         carrier = rng.pick(_CARRIERS, _CARRIER_CUM)
         warehouse = rng.one(_WAREHOUSES)
         wms = order.label
@@ -1093,7 +1100,7 @@ class _Run:
             c.label_seen = min(c.label_seen, created)
         tracking = _tracking_id(carrier, rng)
         self._emit(
-            dispatched,
+            dispatched - skew,
             "shipping.shipment_dispatched",
             "carrier",
             order.carrier_phone,
@@ -1115,7 +1122,7 @@ class _Run:
             if first_failure is None:
                 first_failure = (attempt, outcome)
             self._emit(
-                attempt,
+                attempt - skew,
                 "shipping.delivery_attempted",
                 "carrier",
                 order.carrier_phone,
@@ -1134,7 +1141,7 @@ class _Run:
             delivered_attrs: dict[str, Any] = {"damaged": damaged}
             delivered_attrs["location"] = rng.one(("front_door", "neighbour", "parcel_locker"))
             self._emit(
-                delivered,
+                delivered - skew,
                 "shipping.delivered",
                 "carrier",
                 order.carrier_phone,
