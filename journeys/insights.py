@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from journeys_core.warehouse import Row, read_queries
 
-OUTCOMES = ("smooth", "recovered", "in_progress", "unresolved", "lost", "cancelled")
+# Display order of journey outcomes: how well a journey ended, best first. 'silent' (a problem nobody
+# heard about) is being added to the marts; an outcome not named here is shown after these, by name.
+OUTCOMES = ("smooth", "recovered", "silent", "in_progress", "unresolved", "lost", "cancelled")
+# Listed even when no journey ended so (a zero): every warehouse has them. Others only when present.
+ALWAYS_LISTED = ("smooth", "recovered", "in_progress", "unresolved", "lost", "cancelled")
 DEPARTMENTS = ("sales", "shipping", "support")
 
 # Plain SQL both DuckDB and PostgreSQL run as written: the marts already did the hard work.
 QUERIES = {
     "outcomes": """
-        select outcome, count(*) as journeys, avg(csat_score) as mean_csat
+        select outcome, count(*) as journeys, avg(csat_score) as mean_csat, count(csat_score) as rated
         from marts.fct_order_journeys group by outcome""",
     "outcomes_by_week": """
         select cast(date_trunc('week', placed_at) as date) as week_start, outcome, count(*) as journeys
@@ -38,6 +43,7 @@ QUERIES = {
         ),
         journeys as (
             select touched.department, count(*) as orders_touched, avg(j.csat_score) as mean_csat,
+                   count(j.csat_score) as rated_journeys,
                    avg(case when j.outcome = 'smooth' then 1.0 when j.outcome is not null then 0.0 end)
                        as smooth_share
             from touched left join marts.fct_order_journeys as j on j.order_id = touched.order_id
@@ -48,19 +54,22 @@ QUERIES = {
                    percentile_cont(0.5) within group (order by first_response_seconds) / 3600.0
                        as first_response_hours,
                    percentile_cont(0.5) within group (order by resolution_seconds) / 3600.0
-                       as resolution_hours
+                       as resolution_hours,
+                   count(first_response_seconds) as answered_tickets,
+                   count(resolution_seconds) as resolved_tickets
             from marts.fct_tickets
         )
         select weekly.department, weekly.touchpoints, weekly.problems_owned,
                weekly.problems_owned * 1.0 / nullif(journeys.orders_touched, 0) as problem_rate,
-               journeys.mean_csat, journeys.smooth_share,
-               support_times.first_response_hours, support_times.resolution_hours
+               journeys.mean_csat, journeys.rated_journeys, journeys.smooth_share,
+               support_times.first_response_hours, support_times.resolution_hours,
+               support_times.answered_tickets, support_times.resolved_tickets
         from weekly
         left join journeys on journeys.department = weekly.department
         left join support_times on support_times.department = weekly.department
         order by weekly.department""",
     "scorecard_weekly": """
-        select department, week_start, problem_rate, problems_owned
+        select department, week_start, orders_touched, problem_rate, problems_owned
         from marts.mart_department_scorecard order by week_start, department""",
     "csat": """
         select outcome, coalesce(problem_owner_department, 'none') as owner,
@@ -70,13 +79,25 @@ QUERIES = {
         select cohort_month, months_since_first_order, cohort_customers, retention_rate
         from marts.mart_cohort_retention order by cohort_month, months_since_first_order""",
     "paths": """
-        select path_rank, journey_path, journeys, share_of_journeys, smooth_share, recovered_share,
-               in_progress_share, unresolved_share, lost_share, cancelled_share
+        select path_rank, journey_path, journeys, share_of_journeys
         from marts.mart_journey_paths where path_rank <= 10 order by path_rank""",
+    # Counted from the facts rather than read from the mart's <outcome>_share columns, so an
+    # outcome the mart has no column for yet still has its part of each bar.
+    "path_outcomes": """
+        select paths.path_rank, j.outcome, count(*) as journeys
+        from marts.mart_journey_paths as paths
+        join marts.fct_order_journeys as j on j.journey_path is not distinct from paths.journey_path
+        where paths.path_rank <= 10 group by 1, 2 order by 1, 2""",
+    # Why the departments' CSAT are so alike: most rated journeys passed through all of them.
+    "csat_coverage": f"""
+        select count(csat_score) as rated_journeys,
+               sum(case when csat_score is not null and departments_touched >= {len(DEPARTMENTS)}
+                        then 1 else 0 end) as rated_touching_all
+        from marts.fct_order_journeys""",
     "customers": """
         select count(*) as customers,
                sum(case when is_at_risk then 1 else 0 end) as at_risk,
-               avg(health_score) as mean_health,
+               avg(health_score) as mean_health, count(health_score) as scored_customers,
                sum(case when is_repeat_customer then 1 else 0 end) as repeat_customers
         from marts.dim_customers""",
     "at_risk": """
@@ -101,8 +122,19 @@ class Insights:
         return sum(int(row["journeys"]) for row in self.rows["outcomes"])
 
     def outcome_counts(self) -> dict[str, int]:
-        counts = {row["outcome"]: int(row["journeys"]) for row in self.rows["outcomes"]}
-        return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
+        """Journeys per outcome in display order: the usual ones always, any other when present."""
+        counts = {str(row["outcome"]): int(row["journeys"]) for row in self.rows["outcomes"]}
+        return {outcome: counts.get(outcome, 0) for outcome in ordered_outcomes([*ALWAYS_LISTED, *counts])}
+
+    def csat(self) -> tuple[float | None, int]:
+        """Mean CSAT of all rated journeys and how many were rated."""
+        rated = sum(int(row.get("rated") or 0) for row in self.rows["outcomes"])
+        total = sum(
+            float(row["mean_csat"]) * int(row.get("rated") or 0)
+            for row in self.rows["outcomes"]
+            if row["mean_csat"] is not None
+        )
+        return (total / rated if rated else None), rated
 
     def slowest_handoffs(self, limit: int = 5) -> list[Row]:
         timed = [row for row in self.rows["handoffs"] if row["p50_latency_hours"] is not None]
@@ -110,6 +142,13 @@ class Insights:
 
     def customers(self) -> dict[str, Any]:
         return self.rows["customers"][0] if self.rows["customers"] else {}
+
+
+def ordered_outcomes(outcomes: Iterable[str]) -> list[str]:
+    """Each outcome once, in OUTCOMES order; outcomes not known here follow, by name."""
+    present = set(outcomes)
+    known = [outcome for outcome in OUTCOMES if outcome in present]
+    return known + sorted(present - set(OUTCOMES))
 
 
 def read_insights(warehouse_url: str) -> Insights:

@@ -5,13 +5,33 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from journeys import charts
-from journeys.insights import DEPARTMENTS, OUTCOMES, Insights
+from journeys.formatting import count, mean_over, number, share, week_labels
+from journeys.insights import DEPARTMENTS, Insights, ordered_outcomes
+from journeys_core.warehouse import Row
+
+# A department's week with fewer orders touched than this gets no problem rate in the weekly chart:
+# one problem in two orders would plot as 50 %, noise that hides the trend. The week is marked
+# instead (a gap in the line, a hollow ring on the axis, the counts on hover). 20 orders put one
+# problem at 5 %, the scale of a real change.
+MIN_ORDERS_FOR_A_RATE = 20
+
+# What the sentence under the outcome chart says of each outcome; others read "ended '<outcome>'".
+OUTCOME_PHRASES = {
+    "smooth": "went smoothly",
+    "recovered": "recovered from a problem",
+    "silent": "had a problem nobody heard about",
+    "in_progress": "are still in progress",
+    "unresolved": "are unresolved",
+    "lost": "were lost",
+    "cancelled": "were cancelled",
+}
 
 STYLE = """
 body { font-family: system-ui, sans-serif; color: #222; margin: 0 auto; max-width: 820px; padding: 24px; }
@@ -22,17 +42,10 @@ h1 { margin-bottom: 4px; } h2 { margin-top: 36px; border-bottom: 1px solid #ddd;
 .kpi b { display: block; font-size: 22px; }
 figure { margin: 12px 0; } figcaption { color: #444; font-size: 14px; margin-top: 6px; }
 table { border-collapse: collapse; font-size: 13px; margin: 10px 0; }
+p.note { color: #444; font-size: 14px; margin-top: 4px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #eee; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 """
-
-
-def _pct(value: Any, digits: int = 0) -> str:
-    return "-" if value is None else f"{float(value):.{digits}%}"
-
-
-def _num(value: Any, digits: int = 1) -> str:
-    return "-" if value is None else f"{float(value):,.{digits}f}"
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -52,26 +65,41 @@ def _share(part: int, total: int) -> float | None:
     return part / total if total else None
 
 
+def outcome_label(outcome: str) -> str:
+    return outcome.replace("_", " ")
+
+
+def _join(phrases: Sequence[str]) -> str:
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def outcome_sentence(counts: Mapping[str, int]) -> str:
+    """'Of 1,234 journeys, 61% went smoothly, ... and 0.2% were lost.' with every outcome counted."""
+    total = sum(counts.values())
+    phrases = [
+        f"{share(_share(n, total))} {OUTCOME_PHRASES.get(outcome, f'ended {outcome_label(outcome)!r}')}"
+        for outcome, n in counts.items()
+    ]
+    return f"Of {total:,} journeys, {_join(phrases)}."
+
+
 def _outcome_mix(insights: Insights) -> str:
-    weeks = sorted({row["week_start"] for row in insights["outcomes_by_week"]})
-    counts = {
-        (row["week_start"], row["outcome"]): float(row["journeys"]) for row in insights["outcomes_by_week"]
-    }
-    series = {outcome: [counts.get((week, outcome), 0.0) for week in weeks] for outcome in OUTCOMES}
+    by_week = insights["outcomes_by_week"]
+    weeks = sorted({row["week_start"] for row in by_week})
+    counts = {(row["week_start"], str(row["outcome"])): float(row["journeys"]) for row in by_week}
     totals = insights.outcome_counts()
-    total = sum(totals.values())
+    outcomes = ordered_outcomes([*totals, *(outcome for _, outcome in counts)])
+    series = {outcome: [counts.get((week, outcome), 0.0) for week in weeks] for outcome in outcomes}
     svg = charts.stacked_columns(
-        [week.strftime("%d %b") for week in weeks],
+        week_labels(weeks),
         series,
-        charts.OUTCOME_COLORS,
+        charts.outcome_colors(outcomes),
         label="Journeys by outcome, per week the order was placed",
         y_label="journeys",
     )
     caption = (
-        f"Each column is one week of orders, split by how their journey ended. Of {total:,} journeys, "
-        f"{_pct(_share(totals['smooth'], total))} went smoothly, {_pct(_share(totals['recovered'], total))} "
-        f"recovered from a problem and {_pct(_share(totals['lost'], total))} were lost; recent weeks hold "
-        "more journeys still in progress."
+        f"Each column is one week of orders, split by how their journey ended. {outcome_sentence(totals)} "
+        "Recent weeks hold more journeys still in progress."
     )
     return _figure("outcome-mix", svg, caption)
 
@@ -79,8 +107,8 @@ def _outcome_mix(insights: Insights) -> str:
 def _funnel(insights: Insights) -> str:
     rows = insights["funnel"]
     notes = [
-        f"{_pct(row['share_of_placed'])} of placed · p50 {_num(row['p50_hours_from_placed'])} h · "
-        f"p90 {_num(row['p90_hours_from_placed'])} h"
+        f"{share(row['share_of_placed'])} of placed · p50 {number(row['p50_hours_from_placed'])} h · "
+        f"p90 {number(row['p90_hours_from_placed'])} h"
         for row in rows
     ]
     svg = charts.horizontal_bars(
@@ -90,11 +118,15 @@ def _funnel(insights: Insights) -> str:
         label="Orders reaching each stage, with hours from placement",
     )
     delivered = next((row for row in rows if row["stage"] == "delivered"), None)
-    caption = "How many orders reached each stage, and how long after placement (median and 90th percentile)."
+    caption = (
+        "How many orders reached each stage, and how long after placement (median and 90th percentile "
+        "of the orders that reached it)."
+    )
     if delivered is not None:
         caption += (
-            f" {_pct(delivered['share_of_placed'])} of orders were delivered, half of them within "
-            f"{_num(delivered['p50_hours_from_placed'], 0)} hours."
+            f" {share(delivered['share_of_placed'])} of orders were delivered "
+            f"({count(delivered['orders'], 'order')}), half of them within "
+            f"{number(delivered['p50_hours_from_placed'], 0)} hours."
         )
     return _figure("funnel", svg, caption)
 
@@ -106,7 +138,7 @@ def _handoffs(insights: Insights) -> str:
             row["from_department"],
             row["to_department"],
             int(row["handoffs"]),
-            f"p50 {_num(row['p50_latency_hours'])} h",
+            f"p50 {number(row['p50_latency_hours'])} h",
         )
         for row in rows
     ]
@@ -120,7 +152,8 @@ def _handoffs(insights: Insights) -> str:
         row = slowest[0]
         caption += (
             f" The slowest is {row['from_department']} → {row['to_department']}, "
-            f"with a median of {_num(row['p50_latency_hours'])} hours."
+            f"with a median of {number(row['p50_latency_hours'])} hours over "
+            f"{count(row['handoffs'], 'hand-off')}."
         )
     table = _table(
         ["from", "to", "hand-offs", "journeys", "p50 h", "p90 h"],
@@ -130,8 +163,8 @@ def _handoffs(insights: Insights) -> str:
                 row["to_department"],
                 f"{row['handoffs']:,}",
                 f"{row['journeys']:,}",
-                _num(row["p50_latency_hours"]),
-                _num(row["p90_latency_hours"]),
+                number(row["p50_latency_hours"]),
+                number(row["p90_latency_hours"]),
             )
             for row in rows
         ],
@@ -139,7 +172,74 @@ def _handoffs(insights: Insights) -> str:
     return _figure("handoffs", svg, caption) + table
 
 
+@dataclass(frozen=True)
+class WeeklyRates:
+    """Problem rates per department and week, None where there is none to plot, and why."""
+
+    weeks: list[dt.date]
+    rates: dict[str, list[float | None]]
+    notes: dict[str, list[str | None]]  # for a week not plotted as a rate: what it held
+    too_few: int  # department-weeks below the minimum
+    department_weeks: int  # department-weeks with a row at all
+
+
+def weekly_problem_rates(
+    rows: Sequence[Row], departments: Sequence[str], minimum: int = MIN_ORDERS_FOR_A_RATE
+) -> WeeklyRates:
+    """The weekly chart's figures: a department's week with fewer than `minimum` orders touched is
+    not a rate (None) but a note with its counts; a week the department has no row for is empty."""
+    weeks = sorted({row["week_start"] for row in rows})
+    by_key = {(row["department"], row["week_start"]): row for row in rows}
+    rates: dict[str, list[float | None]] = {}
+    notes: dict[str, list[str | None]] = {}
+    too_few = 0
+    for department in departments:
+        department_rates: list[float | None] = []
+        department_notes: list[str | None] = []
+        for week in weeks:
+            row = by_key.get((department, week))
+            orders = int(row.get("orders_touched") or 0) if row else 0
+            if row is None:
+                department_rates.append(None)
+                department_notes.append(None)
+            elif orders < minimum or row["problem_rate"] is None:
+                too_few += 1
+                department_rates.append(None)
+                department_notes.append(
+                    f"{count(row['problems_owned'], 'problem')} in {count(orders, 'order')} touched: "
+                    f"too few orders for a rate (under {minimum})"
+                )
+            else:
+                department_rates.append(float(row["problem_rate"]))
+                department_notes.append(None)
+        if any(row is not None for row in (by_key.get((department, week)) for week in weeks)):
+            rates[department], notes[department] = department_rates, department_notes
+    return WeeklyRates(weeks, rates, notes, too_few, len(by_key))
+
+
+def csat_note(coverage: Row | None) -> str:
+    """The line under the scorecard that says why the departments' CSAT are so alike.
+
+    `coverage` holds how many journeys were rated and how many of those touched every department.
+    """
+    sentence = (
+        "CSAT is the mean rating of the journeys each department touched (over the rated journeys "
+        "counted beside it), not a rating of the department alone. A rated journey usually passed "
+        "through every department (an order, a delivery, the ticket that asked for the rating), so the "
+        "values are often equal"
+    )
+    rated = int((coverage or {}).get("rated_journeys") or 0)
+    if rated:
+        all_of_them = int((coverage or {}).get("rated_touching_all") or 0)
+        sentence += (
+            f": here {share(all_of_them / rated)} of the {count(rated, 'rated journey')} touched all "
+            f"{len(DEPARTMENTS)} departments"
+        )
+    return sentence + ". To compare departments, read CSAT by the department that owned the problem, below."
+
+
 def _scorecard(insights: Insights) -> str:
+    scorecard = insights["scorecard"]
     table = _table(
         [
             "department",
@@ -147,6 +247,7 @@ def _scorecard(insights: Insights) -> str:
             "problems owned",
             "problem rate",
             "CSAT",
+            "rated journeys",
             "smooth share",
             "first response h",
             "resolution h",
@@ -156,52 +257,66 @@ def _scorecard(insights: Insights) -> str:
                 row["department"],
                 f"{row['touchpoints']:,}",
                 f"{row['problems_owned']:,}",
-                _pct(row["problem_rate"]),
-                _num(row["mean_csat"], 2),
-                _pct(row["smooth_share"]),
-                _num(row["first_response_hours"]),
-                _num(row["resolution_hours"]),
+                share(row["problem_rate"]),
+                number(row["mean_csat"], 2),
+                f"{int(row.get('rated_journeys') or 0):,}",
+                share(row["smooth_share"]),
+                number(row["first_response_hours"]),
+                number(row["resolution_hours"]),
             )
-            for row in insights["scorecard"]
+            for row in scorecard
         ],
     )
-    weekly = insights["scorecard_weekly"]
-    weeks = sorted({row["week_start"] for row in weekly})
-    rates = {(row["department"], row["week_start"]): row["problem_rate"] for row in weekly}
-    series = {
-        department: [
-            None if rates.get((department, week)) is None else float(rates[(department, week)])
-            for week in weeks
-        ]
-        for department in DEPARTMENTS
-    }
+    note = f'<p class="note">{escape(csat_note(next(iter(insights["csat_coverage"]), None)))}</p>'
+    support = next((row for row in scorecard if row.get("first_response_hours") is not None), None)
+    times = ""
+    if support is not None:
+        times = (
+            f" Support's median first response is {number(support['first_response_hours'])} h "
+            f"({count(support.get('answered_tickets'), 'answered ticket')}) and its median resolution "
+            f"{number(support['resolution_hours'])} h "
+            f"({count(support.get('resolved_tickets'), 'resolved ticket')})."
+        )
+    weekly = weekly_problem_rates(insights["scorecard_weekly"], DEPARTMENTS)
     svg = charts.lines(
-        [week.strftime("%d %b") for week in weeks],
-        {name: values for name, values in series.items() if any(v is not None for v in values)},
+        week_labels(weekly.weeks),
+        weekly.rates,
         charts.DEPARTMENT_COLORS,
         label="Problem rate per department and week",
         y_label="problems per order touched",
+        notes=weekly.notes,
+        notes_legend=f"under {MIN_ORDERS_FOR_A_RATE} orders: no rate",
     )
     caption = (
         "The table covers the whole period: problems each department owned (tickets it caused, late or "
         "damaged deliveries for shipping, cancellations for sales) per distinct order it touched, the CSAT "
         "and smooth share of the journeys it touched, and the median time to support's first response and "
-        "to resolution over all tickets. The chart shows the problem rate week by week."
+        f"to resolution over all tickets.{times} The chart shows the problem rate week by week. A week in "
+        f"which a department touched fewer than {MIN_ORDERS_FOR_A_RATE} orders is no rate (one problem "
+        "in two orders would read 50%): its line breaks there and a hollow ring on the axis marks it, "
+        f"with the counts on hover. Here {weekly.too_few:,} of {weekly.department_weeks:,} department-weeks "
+        "had too few orders."
     )
-    return table + _figure("scorecard", svg, caption)
+    return table + note + _figure("scorecard", svg, caption)
 
 
 def _csat(insights: Insights) -> str:
     owners = ["none", *DEPARTMENTS]
+    rows = insights["csat"]
     values = {
-        (row["outcome"], row["owner"]): None if row["mean_csat"] is None else float(row["mean_csat"])
-        for row in insights["csat"]
+        (str(row["outcome"]), row["owner"]): None if row["mean_csat"] is None else float(row["mean_csat"])
+        for row in rows
     }
-    outcomes = [outcome for outcome in OUTCOMES if any((outcome, owner) in values for owner in owners)]
+    rated = {(str(row["outcome"]), row["owner"]): int(row.get("rated") or 0) for row in rows}
+    outcomes = [
+        outcome
+        for outcome in ordered_outcomes(outcome for outcome, _ in values)
+        if any((outcome, owner) in values for owner in owners)
+    ]
     svg = charts.heatmap(
-        [outcome.replace("_", " ") for outcome in outcomes],
+        [outcome_label(o) for o in outcomes],
         owners,
-        {(o.replace("_", " "), owner): values.get((o, owner)) for o in outcomes for owner in owners},
+        {(outcome_label(o), owner): values.get((o, owner)) for o in outcomes for owner in owners},
         label="Mean CSAT by journey outcome and the department that owned the problem",
         value_format="{:.2f}",
         low=1.0,
@@ -209,10 +324,20 @@ def _csat(insights: Insights) -> str:
         hue=200,
         row_title="outcome",
         column_title="problem owner",
+        tips={
+            (outcome_label(o), owner): count(rated[(o, owner)], "rating")
+            for o in outcomes
+            for owner in owners
+            if (o, owner) in rated
+        },
     )
+    mean, ratings = insights.csat()
+    journeys = sum(int(row.get("journeys") or 0) for row in rows)
     caption = (
         "Mean CSAT (1 to 5) of rated journeys, by outcome and by the department that caused the journey's "
-        "problem ('none' when there was none). Grey cells had no rated journey."
+        f"problem ('none' when there was none): mean CSAT {mean_over(mean, ratings, 'rating')} of "
+        f"{count(journeys, 'journey')}. Hover a cell for how many ratings it holds; grey cells had no "
+        "rated journey."
     )
     return _figure("csat", svg, caption)
 
@@ -235,7 +360,7 @@ def _retention(insights: Insights) -> str:
         [f"+{m}" for m in months],
         values,
         label="Share of each first-order cohort ordering again, by months since the first order",
-        value_format="{:.0%}",
+        value_format=share,
         low=0.0,
         high=1.0,
         row_title="cohort (customers)",
@@ -248,14 +373,30 @@ def _retention(insights: Insights) -> str:
     return _figure("retention", svg, caption)
 
 
+def path_shares(paths: Sequence[Row], path_outcomes: Sequence[Row]) -> dict[str, list[float]]:
+    """Per outcome (in display order, any value), its share of each path's journeys."""
+    counts = {(int(row["path_rank"]), str(row["outcome"])): int(row["journeys"]) for row in path_outcomes}
+    totals = {rank: 0 for rank, _ in counts}
+    for (rank, _), n in counts.items():
+        totals[rank] += n
+    outcomes = ordered_outcomes(outcome for _, outcome in counts)
+    ranks = [int(row["path_rank"]) for row in paths]
+    return {
+        outcome: [
+            counts.get((rank, outcome), 0) / totals[rank] if totals.get(rank) else 0.0 for rank in ranks
+        ]
+        for outcome in outcomes
+    }
+
+
 def _paths(insights: Insights) -> str:
     rows = insights["paths"]
-    shares = {outcome: [float(row[f"{outcome}_share"] or 0) for row in rows] for outcome in OUTCOMES}
+    shares = path_shares(rows, insights["path_outcomes"])
     svg = charts.stacked_bars_100(
-        [row["journey_path"] for row in rows],
+        [str(row["journey_path"]) for row in rows],
         shares,
-        charts.OUTCOME_COLORS,
-        [f"{row['journeys']:,} ({_pct(row['share_of_journeys'])})" for row in rows],
+        charts.outcome_colors(shares),
+        [f"{row['journeys']:,} ({share(row['share_of_journeys'])})" for row in rows],
         label="Most common journey paths and how they ended",
     )
     caption = (
@@ -275,10 +416,10 @@ def _at_risk(insights: Insights) -> str:
             (
                 row["customer_key"],
                 row["health_score"],
-                str(row["last_journey_outcome"]).replace("_", " "),
+                outcome_label(str(row["last_journey_outcome"])),
                 row["orders"],
                 row["open_tickets"],
-                _num(row["mean_csat"]),
+                number(row["mean_csat"]),
                 str(row["last_order_at"])[:16],
             )
             for row in rows
@@ -286,20 +427,29 @@ def _at_risk(insights: Insights) -> str:
     )
 
 
-def render(insights: Insights, *, source: str, generated_at: dt.datetime) -> str:
-    """The whole report page as one string."""
+def kpis(insights: Insights) -> list[tuple[str, str]]:
+    """The tiles at the top, (name, figure); shares read exactly as in the sentences below them."""
     outcomes = insights.outcome_counts()
     total = sum(outcomes.values())
     customers = insights.customers()
-    kpis = [
+    mean_csat, ratings = insights.csat()
+    return [
         ("journeys", f"{total:,}"),
-        ("smooth", _pct(_share(outcomes["smooth"], total))),
-        ("lost", _pct(_share(outcomes["lost"], total), 1)),
+        ("smooth", share(_share(outcomes["smooth"], total))),
+        ("lost", share(_share(outcomes["lost"], total))),
+        (f"mean CSAT ({count(ratings, 'rating')})", number(mean_csat, 2)),
         ("customers", f"{int(customers.get('customers') or 0):,}"),
         ("at risk", f"{int(customers.get('at_risk') or 0):,}"),
-        ("mean health", _num(customers.get("mean_health"), 0)),
+        (
+            f"mean health ({count(customers.get('scored_customers'), 'customer')})",
+            number(customers.get("mean_health"), 0),
+        ),
     ]
-    kpi_html = "".join(f'<div class="kpi"><b>{escape(v)}</b>{escape(k)}</div>' for k, v in kpis)
+
+
+def render(insights: Insights, *, source: str, generated_at: dt.datetime) -> str:
+    """The whole report page as one string."""
+    kpi_html = "".join(f'<div class="kpi"><b>{escape(v)}</b>{escape(k)}</div>' for k, v in kpis(insights))
     sections = [
         ("Outcomes over time", _outcome_mix(insights)),
         ("Stage funnel", _funnel(insights)),

@@ -8,11 +8,22 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
+from journeys.formatting import share
 from journeys.insights import Insights
 
+# Under the scorecard: what its CSAT is, and why the departments' values are so often equal.
+CSAT_FOOTNOTE = (
+    "CSAT: mean rating of the journeys a department touched (rated journeys in brackets); most rated "
+    "journeys touch every department, so the values are often equal"
+)
 
-def _pct(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.0%}"
+
+def _csat(row: dict[str, Any]) -> str:
+    """ "4.22 (97)": the mean and over how many rated journeys; "-" when none was rated."""
+    if row["mean_csat"] is None:
+        return "-"
+    rated = row.get("rated_journeys")
+    return f"{float(row['mean_csat']):.2f}" + ("" if rated is None else f" ({int(rated):,})")
 
 
 def _hours(value: Any) -> str:
@@ -21,22 +32,22 @@ def _hours(value: Any) -> str:
 
 def outcomes_table(insights: Insights) -> Table:
     counts = insights.outcome_counts()
-    total = sum(counts.values()) or 1
+    total = sum(counts.values())
     table = Table(title=f"Journeys by outcome ({total:,} orders)", title_justify="left")
     table.add_column("outcome")
     table.add_column("journeys", justify="right")
     table.add_column("share", justify="right")
     table.add_column("", min_width=20)
     for outcome, count in counts.items():
-        bar = "█" * round(30 * count / total)
-        table.add_row(outcome.replace("_", " "), f"{count:,}", f"{count / total:.1%}", bar)
+        bar = "█" * round(30 * count / (total or 1))
+        table.add_row(outcome.replace("_", " "), f"{count:,}", share(count / total if total else None), bar)
     return table
 
 
 def scorecard_table(insights: Insights) -> Table:
     table = Table(
         title="Department scorecard (whole period)",
-        caption="rate: problems caused per order touched; reply, resolved: median",
+        caption=f"rate: problems caused per order touched; reply, resolved: median\n{CSAT_FOOTNOTE}",
         title_justify="left",
         caption_justify="left",
     )
@@ -56,9 +67,9 @@ def scorecard_table(insights: Insights) -> Table:
             row["department"],
             f"{int(row['touchpoints']):,}",
             f"{int(row['problems_owned']):,}",
-            _pct(row["problem_rate"]),
-            "-" if row["mean_csat"] is None else f"{float(row['mean_csat']):.2f}",
-            _pct(row["smooth_share"]),
+            share(row["problem_rate"]),
+            _csat(row),
+            share(row["smooth_share"]),
             _hours(row["first_response_hours"]),
             _hours(row["resolution_hours"]),
         )
