@@ -7,8 +7,11 @@ is generated from them (`python -m streams.contract`) so non-Python producers ca
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+import re
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -18,12 +21,30 @@ SCHEMA_VERSION: Final = 1
 SCHEMA_PATH: Final = Path(__file__).parent / "schemas" / "v1" / "touchpoint.schema.json"
 DEPARTMENTS: Final = ("sales", "shipping", "support")
 
+# Limits that keep whatever the contract accepts storable in both warehouses and buildable by dbt
+# (docs/security.md, "Hostile input"). The column limits are the warehouse's, not plausibility:
+# an odd but storable value is for the quality gates to question, not for the loader to refuse.
+MAX_DEPTH: Final = 32  # objects and arrays inside each other, the envelope counting as 1
+MAX_AMOUNT: Final = 9_999_999_999.99  # dbt casts amounts to numeric(12, 2)
+MAX_ITEMS: Final = 2**31 - 1  # and items to integer (32 bits)
+EARLIEST: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+PROMISE_HORIZON_DAYS: Final = 3653  # a promised delivery date at most ten years after the order
+# PostgreSQL's numeric (and so jsonb) cannot hold every number JSON can write (1e-20000, 20,000
+# decimals): a number may have this many digits before and after its point (4,300 is also the
+# most Python and msgspec read as an integer), and an exponent within +-1,000.
+MAX_NUMBER_DIGITS: Final = 4300
+MAX_NUMBER_EXPONENT: Final = 1000
+
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 # An identifier must have something besides white space, or it cannot be stitched.
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=r"\S")]
-Amount = Annotated[float, msgspec.Meta(ge=0)]
+Amount = Annotated[float, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
+Items = Annotated[int, msgspec.Meta(ge=1, le=MAX_ITEMS)]
+Score = Annotated[int, msgspec.Meta(ge=1, le=5)]
 Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
 Timestamp = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+# RFC 3339's offsets: Z or +01:00. msgspec also reads +0100, which is ISO 8601 but not RFC 3339.
+RFC3339_OFFSET: Final = "(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
 # Checked as a pattern in msgspec's C code: building uuid.UUID objects cost more than the rest.
 EventId = Annotated[
     str, msgspec.Meta(pattern="^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -44,11 +65,22 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=False):
     event_id: EventId
     event_type: NonEmpty
     schema_version: int
-    occurred_at: Timestamp
+    occurred_at: str  # parsed in `decode`, which must see how the offset was written
     source: NonEmpty
     customer: Customer
     attributes: msgspec.Raw
     order_id: NonEmpty | None = None
+
+
+class TypedAttributes(msgspec.Struct, forbid_unknown_fields=False):
+    """Attributes dbt casts to a type in every event of a department, so they must have that type
+    (or be null) wherever they appear: an added `items` on a sales.check_in is cast too."""
+
+    amount: Amount | None = None
+    items: Items | None = None
+    promised_delivery_date: dt.date | None = None
+    damaged: bool | None = None
+    score: Score | None = None
 
 
 # Attribute structs: one per event type. Unknown extra attributes are allowed (additive changes).
@@ -68,7 +100,7 @@ class QuoteSent(_Attrs):
 class OrderPlaced(_Attrs):
     amount: Amount
     currency: Currency
-    items: Annotated[int, msgspec.Meta(ge=1)]
+    items: Items
     channel: NonEmpty
     promised_delivery_date: dt.date
 
@@ -126,7 +158,7 @@ class TicketEscalated(_Attrs):
 
 
 class CsatSubmitted(_Attrs):
-    score: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    score: Score
     ticket_id: NonEmpty | None = None
 
 
@@ -157,7 +189,23 @@ ATTRIBUTES: Final[dict[str, type[_Attrs]]] = {
 EVENT_TYPES: Final = tuple(sorted(ATTRIBUTES))
 
 _ENVELOPE = msgspec.json.Decoder(Envelope)
-_ATTRIBUTE_DECODERS = {name: msgspec.json.Decoder(cls) for name, cls in ATTRIBUTES.items()}
+
+
+def _with_typed_attributes(cls: type[_Attrs]) -> type[msgspec.Struct]:
+    """`cls` plus, as optional fields, the typed attributes it does not declare: one decode checks
+    both. The declared order of `cls` stays as it was (the simulator draws from it)."""
+    own = {field.name for field in msgspec.structs.fields(cls)}
+    extra = [
+        (field.name, field.type, field.default)
+        for field in msgspec.structs.fields(TypedAttributes)
+        if field.name not in own
+    ]
+    return msgspec.defstruct(cls.__name__, extra, bases=(cls,), forbid_unknown_fields=False)
+
+
+_ATTRIBUTE_DECODERS: Final[dict[str, msgspec.json.Decoder[Any]]] = {
+    name: msgspec.json.Decoder(_with_typed_attributes(cls)) for name, cls in ATTRIBUTES.items()
+}
 
 
 class Touchpoint(msgspec.Struct, frozen=True):
@@ -195,6 +243,118 @@ def _readable(error: Exception, prefix: str = "") -> str:
     return f"{field}: {message}" if field else message
 
 
+# -- hostile input: checks on the raw bytes, cheap screens first ------------------------------------
+
+_BRACKETS: Final = bytes.maketrans(b"{[}]", b"\x01\x01\xff\xff")
+_NOT_BRACKETS: Final = bytes(byte for byte in range(256) if byte not in b"{[}]")
+# A string, its closing quote optional: an unterminated one runs to the end instead of being tried
+# again from each quote inside it, which would take quadratic time.
+_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_ASCII_DIGIT: Final = re.compile(r"[0-9]")
+
+
+def too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether objects and arrays nest more than `limit` deep, found without recursion (linear time).
+
+    Decoders recurse once per level, so a thousand levels raise RecursionError in them. Brackets
+    inside strings do not count; for invalid JSON the answer only needs to be a safe one.
+    """
+    steps = _STRING.sub(b"", raw).translate(_BRACKETS, _NOT_BRACKETS)
+    return max(itertools.accumulate(memoryview(steps).cast("b")), default=0) > limit
+
+
+def _has_nul(raw: bytes) -> bool:
+    r"""Whether a string holds the escape \u0000 (NUL); "\\u0000" is a backslash and text."""
+    at = raw.find(b"\\u0000")
+    while at != -1:
+        start = at
+        while start and raw[start - 1] == 0x5C:  # "\"
+            start -= 1
+        if (at - start) % 2 == 0:  # the backslashes before this one pair up: it starts an escape
+            return True
+        at = raw.find(b"\\u0000", at + 1)
+    return False
+
+
+class _Refused(Exception):
+    """Raised from inside the exact check with the reason for the rejection."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> None:
+    if len({key for key, _ in pairs}) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                shown = key if len(key) <= 64 else key[:63] + "…"
+                raise _Refused(
+                    f"duplicate key {shown!r}: each key may appear once per object (PostgreSQL "
+                    "keeps the last copy and DuckDB the first)"
+                )
+            seen.add(key)
+
+
+def _number(text: str) -> None:
+    mantissa, _, exponent = text.lower().partition("e")
+    whole, _, fraction = mantissa.lstrip("-").partition(".")
+    power = exponent.lstrip("+-").lstrip("0")
+    if (
+        len(whole) > MAX_NUMBER_DIGITS
+        or len(fraction) > MAX_NUMBER_DIGITS
+        or len(power) > 4
+        or (power and int(power) > MAX_NUMBER_EXPONENT)
+    ):
+        shown = text if len(text) <= 24 else f"{text[:12]}…{text[-8:]} ({len(text):,} characters)"
+        raise _Refused(
+            f"the number {shown} is beyond what the warehouses store: numbers may have up to "
+            f"{MAX_NUMBER_DIGITS:,} digits before and after the point and an exponent from "
+            f"-{MAX_NUMBER_EXPONENT:,} to {MAX_NUMBER_EXPONENT:,}"
+        )
+
+
+def _screen_float(text: str) -> None:
+    """msgspec's float hook: it sees how each number is written, so a rule-breaking one is caught
+    in the decode that runs anyway; shorter than "1e1001", none can break a rule."""
+    if len(text) > 5:
+        _number(text)
+
+
+_ANY: Final = msgspec.json.Decoder(float_hook=_screen_float)
+_ANY_ENCODER: Final = msgspec.json.Encoder()
+
+
+def _structure_problem(raw: bytes) -> str | None:
+    r"""Duplicate keys anywhere, and numbers PostgreSQL cannot hold; None when there are none.
+
+    The exact check (Python's json with hooks) costs twice the whole decode, so it runs only when
+    the cheap one finds something. Duplicates: every key is followed by one ":", and a decoded
+    object keeps one copy of each key, so with duplicates the re-encoded JSON has fewer ":" than the
+    raw bytes; a colon written as an escape (\u003a) is the one way to hide that, so it goes exact.
+    Numbers: msgspec hands every float's text to `_screen_float`, and refuses integers of more
+    than 4,300 digits itself.
+    """
+    try:
+        plain = _ANY.decode(raw)
+    except _Refused as refused:
+        return str(refused)
+    except msgspec.ValidationError:  # an integer too long to read: the exact check says why
+        pass
+    else:
+        if _ANY_ENCODER.encode(plain).count(b":") == raw.count(b":") and b"\\u003" not in raw:
+            return None
+    try:  # recursive, but too_deep has refused deep nesting
+        json.loads(raw, object_pairs_hook=_unique_keys, parse_float=_number, parse_int=_number)
+    except _Refused as refused:
+        return str(refused)
+    except ValueError:  # msgspec read it, so this should not happen; its rules stand
+        return None
+    return None
+
+
+def _ascii_digits(text: str) -> str:
+    """Decimal digits of any script (full-width, Arabic-Indic, ...) as ASCII; the rest unchanged."""
+    return "".join(str(digit) if (digit := unicodedata.decimal(ch, None)) is not None else ch for ch in text)
+
+
 def decode(
     raw: bytes | None,
     *,
@@ -202,7 +362,11 @@ def decode(
     max_future: dt.timedelta = dt.timedelta(days=1),
     now: dt.datetime | None = None,
 ) -> Touchpoint | Rejection:
-    """Turn the bytes of one Kafka record into a typed touchpoint or a readable rejection."""
+    """Turn the bytes of one Kafka record into a typed touchpoint or a readable rejection.
+
+    Never raises: whatever the bytes, the answer is a touchpoint both warehouses can store and dbt
+    can build, or a rejection whose reason says what to change.
+    """
     if raw is None:
         return Rejection("empty record: the value is null, expected one JSON object")
     if len(raw) > max_bytes:
@@ -211,7 +375,13 @@ def decode(
         raw.decode("utf-8")
     except UnicodeDecodeError as error:
         return Rejection(f"not UTF-8: invalid byte at position {error.start}")
-    if b"\\u0000" in raw:
+    # Fewer brackets than the limit cannot nest deeper: the common case costs two counts.
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and too_deep(raw):
+        return Rejection(
+            f"objects and arrays are nested more than {MAX_DEPTH} levels deep; the limit is "
+            f"{MAX_DEPTH}: flatten the attributes"
+        )
+    if b"\\u0000" in raw and _has_nul(raw):
         # PostgreSQL text and jsonb cannot hold NUL; refuse it for every warehouse alike.
         return Rejection("contains a NUL character (\\u0000), which warehouses cannot store")
     try:
@@ -222,6 +392,9 @@ def decode(
         return Rejection(f"not valid JSON: {_readable(error)}")
 
     event_id, event_type = envelope.event_id.lower(), envelope.event_type
+    problem = _structure_problem(raw)
+    if problem is not None:
+        return Rejection(problem, event_id, event_type)
     attributes = _ATTRIBUTE_DECODERS.get(event_type)
     if attributes is None:
         return Rejection(
@@ -238,25 +411,69 @@ def decode(
             event_type,
         )
     customer = envelope.customer
-    if customer.customer_id is None and customer.email is None and customer.phone is None:
+    phone = customer.phone
+    if phone is not None and not phone.isascii():
+        # dbt keeps a phone's ASCII digits only: full-width or Arabic-Indic digits must stitch too.
+        phone = _ascii_digits(phone)
+    if customer.customer_id is None and customer.email is None:
+        if phone is None:
+            return Rejection(
+                "customer has no identifier: give at least one of customer_id, email, phone",
+                event_id,
+                event_type,
+            )
+        if not _ASCII_DIGIT.search(phone):
+            return Rejection(
+                "customer.phone has no digit and is the customer's only identifier, so the event "
+                "could never be matched to a customer: give a phone number, customer_id or email",
+                event_id,
+                event_type,
+            )
+
+    stamp = envelope.occurred_at
+    try:
+        occurred_at = msgspec.convert(stamp, Timestamp)
+    except msgspec.ValidationError as error:
+        # As when msgspec parsed it with the envelope: no event_id, the envelope did not hold.
+        return Rejection(f"does not match the event envelope: occurred_at: {_readable(error)}")
+    if stamp[-1] not in "Zz" and stamp[-3] != ":":
         return Rejection(
-            "customer has no identifier: give at least one of customer_id, email, phone",
+            f"occurred_at {stamp} writes its UTC offset as {stamp[-5:]}; RFC 3339 needs a colon "
+            f"({stamp[-5:-2]}:{stamp[-2:]}) or Z",
+            event_id,
+            event_type,
+        )
+    if occurred_at < EARLIEST:
+        return Rejection(
+            f"occurred_at {occurred_at.isoformat()} is before 1970-01-01T00:00:00Z, the earliest "
+            "time the contract accepts",
             event_id,
             event_type,
         )
     limit = (now or dt.datetime.now(dt.UTC)) + max_future
-    if envelope.occurred_at > limit:
+    if occurred_at > limit:
         return Rejection(
-            f"occurred_at {envelope.occurred_at.isoformat()} is in the future "
+            f"occurred_at {occurred_at.isoformat()} is in the future "
             f"(later than {limit.isoformat(timespec='seconds')})",
             event_id,
             event_type,
         )
     try:
-        attributes.decode(envelope.attributes)
+        typed = attributes.decode(envelope.attributes)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         return Rejection(
             f"{event_type} attributes invalid: {_readable(error, 'attributes')}",
+            event_id,
+            event_type,
+        )
+    promised = typed.promised_delivery_date
+    if promised is not None and not (
+        EARLIEST.date() <= promised
+        and promised.toordinal() - occurred_at.date().toordinal() <= PROMISE_HORIZON_DAYS
+    ):
+        return Rejection(
+            f"{event_type} attributes invalid: attributes.promised_delivery_date {promised.isoformat()} "
+            "is outside 1970-01-01 to ten years after occurred_at",
             event_id,
             event_type,
         )
@@ -265,14 +482,23 @@ def decode(
         event_type=event_type,
         department=event_type.partition(".")[0],
         schema_version=envelope.schema_version,
-        occurred_at=envelope.occurred_at,
+        occurred_at=occurred_at,
         source=envelope.source,
         customer_id=customer.customer_id,
         email=customer.email,
-        phone=customer.phone,
+        phone=phone,
         order_id=envelope.order_id,
         attributes=bytes(envelope.attributes),
     )
+
+
+_BEYOND_SCHEMA: Final = (
+    f"Also refused, beyond what this schema can say: objects and arrays nested more than {MAX_DEPTH} "
+    "deep; a key twice in one object; the character U+0000; a number with more than "
+    f"{MAX_NUMBER_DIGITS:,} digits before or after its point or an exponent beyond "
+    f"+-{MAX_NUMBER_EXPONENT:,}; attributes.promised_delivery_date before 1970-01-01 or more than "
+    "ten years after occurred_at."
+)
 
 
 def json_schema() -> dict[str, Any]:
@@ -283,8 +509,24 @@ def json_schema() -> dict[str, Any]:
     envelope["properties"]["attributes"] = {"type": "object"}
     envelope["properties"]["event_type"] = {"enum": list(EVENT_TYPES)}
     envelope["properties"]["schema_version"] = {"const": SCHEMA_VERSION}
+    envelope["properties"]["occurred_at"] = {
+        "type": "string",
+        "format": "date-time",
+        "pattern": RFC3339_OFFSET,
+        "description": "RFC 3339, its UTC offset written Z or +01:00 (not +0100); from "
+        "1970-01-01T00:00:00Z to a day ahead of the loader's clock",
+    }
+    envelope["description"] = f"{envelope.get('description', '')} {_BEYOND_SCHEMA}".strip()
+    definitions["Customer"]["properties"]["phone"]["description"] = (
+        "Decimal digits of any script are stored as ASCII digits. A phone that is the only "
+        "identifier must have a digit."
+    )
     definitions["Customer"]["anyOf"] = [{"required": [field]} for field in ("customer_id", "email", "phone")]
-    rules = []
+    typed = msgspec.json.schema(TypedAttributes)
+    definitions.update(typed["$defs"])
+    description = definitions["TypedAttributes"]["description"]
+    definitions["TypedAttributes"]["description"] = " ".join(description.split())  # one line
+    rules: list[dict[str, Any]] = [{"properties": {"attributes": {"$ref": typed["$ref"]}}}]
     for name, cls in sorted(ATTRIBUTES.items()):
         schema = msgspec.json.schema(cls)
         definitions.update(schema.get("$defs", {}))
