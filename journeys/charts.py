@@ -107,9 +107,20 @@ def _formatter(value_format: str | Callable[[float], str]) -> Callable[[float], 
     return value_format.format if isinstance(value_format, str) else value_format
 
 
+def tick_count(y_max: float) -> int:
+    """Steps from 0 to a `_nice_max` axis top so that each is round: 50 in 5 steps of 10, 20 in 4 of 5."""
+    leading = y_max / 10.0 ** math.floor(math.log10(y_max)) if y_max > 0 else 1.0
+    return 4 if round(leading) == 2 else 5
+
+
+def _digits(step: float) -> int:
+    """Decimals a tick step needs to be shown exactly (up to 3)."""
+    return next((d for d in range(3) if abs(round(step, d) - step) < 1e-9), 3)
+
+
 def percent_ticks(step: float) -> Callable[[float], str]:
     """Percent axis labels with as many decimals as the tick step needs: 2.5% rather than "2%"."""
-    digits = next((d for d in range(3) if abs(round(step * 100, d) - step * 100) < 1e-9), 3)
+    digits = _digits(step * 100)
     return lambda value: f"{value:.{digits}%}"
 
 
@@ -121,17 +132,37 @@ def _nice_max(value: float) -> float:
     return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
 
 
+LEGEND_ROW = 18
+
+
+def _legend_places(names: Sequence[str], x: float, width: float) -> list[tuple[float, int]]:
+    """Where each legend entry goes: its x and its row, wrapping when a row is full."""
+    places, cx, row = [], x, 0
+    for name in names:
+        step = 26 + CHAR_WIDTH * len(name)
+        if cx + step > x + width and cx > x:
+            cx, row = x, row + 1
+        places.append((cx, row))
+        cx += step
+    return places
+
+
+def legend_rows(colors: Mapping[str, str], width: float) -> int:
+    """How many rows `legend` takes in `width` pixels."""
+    places = _legend_places([name.replace("_", " ") for name in colors], 0, width)
+    return 1 + max((row for _, row in places), default=0)
+
+
 def legend(colors: Mapping[str, str], x: float, y: float, width: float) -> list[str]:
     """One row of swatches and names, wrapping when the row is full."""
-    parts, cx, cy = [], x, y
-    for name, color in colors.items():
-        label = name.replace("_", " ")
-        step = 22 + 7 * len(label)
-        if cx + step > x + width:
-            cx, cy = x, cy + 18
+    parts = []
+    labels = [name.replace("_", " ") for name in colors]
+    for (cx, row), label, color in zip(
+        _legend_places(labels, x, width), labels, colors.values(), strict=True
+    ):
+        cy = y + LEGEND_ROW * row
         parts.append(f'<rect x="{cx:.1f}" y="{cy - 10:.1f}" width="12" height="12" fill="{color}"/>')
         parts.append(_text(cx + 16, cy, label))
-        cx += step
     return parts
 
 
@@ -151,11 +182,13 @@ def stacked_columns(
     totals = [sum(values[i] for values in series.values()) for i in range(len(categories))]
     y_max = _nice_max(max(totals, default=0))
     body = legend({name: colors[name] for name in series}, left, 14, plot_w)
-    for tick in range(5):
-        value = y_max * tick / 4
-        y = top + plot_h - plot_h * tick / 4
+    steps = tick_count(y_max)
+    digits = _digits(y_max / steps)
+    for tick in range(steps + 1):
+        value = y_max * tick / steps
+        y = top + plot_h - plot_h * tick / steps
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
-        body.append(_text(left - 6, y + 4, f"{value:,.0f}", "end"))
+        body.append(_text(left - 6, y + 4, f"{value:,.{digits}f}", "end"))
     slot = plot_w / max(len(categories), 1)
     every = label_every(categories, plot_w)
     for i, category in enumerate(categories):
@@ -209,12 +242,16 @@ def stacked_bars_100(
 
     Labels are never cut: a long one wraps onto more lines (after a " > ") and its row grows.
     """
-    left, right, row, top, line_h = 250, 80, 28, 30, 14
+    left, right, row, line_h = 250, 80, 28, 14
     plot_w = width - left - right
     wrapped = [wrap_label(name, int((left - 16) // CHAR_WIDTH)) for name in labels]
     heights = [max(row, line_h * len(lines) + 14) for lines in wrapped]
+    # The legend sits over the bars; when it does not fit there in one row, it takes the full width.
+    swatches = {name: colors[name] for name in shares}
+    legend_x = left if legend_rows(swatches, plot_w + right) == 1 else 8
+    top = 12 + LEGEND_ROW * legend_rows(swatches, width - legend_x)
     height = top + sum(heights) + 6
-    body = legend({name: colors[name] for name in shares}, left, 14, plot_w + right)
+    body = legend(swatches, legend_x, 14, width - legend_x)
     y = float(top)
     for i, name in enumerate(labels):
         h = heights[i]
@@ -367,29 +404,33 @@ def lines(
 ) -> str:
     """A line per series over shared categories (weekly problem rate per department).
 
-    A None value is a gap in its line. With a note for it in `notes`, the gap gets a hollow ring on
+    A None value is a gap in its line. With a note for it in `notes`, the gap gets a hollow ring under
     the axis whose hover text is the note (a week with too few orders to plot a rate, say why), and
     `notes_legend` explains the rings beside the legend. Without `value_format`, the axis is in percent.
     """
-    left, right, top, bottom = 52, 30, 34, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
-    y_max = _nice_max(max((v for values in series.values() for v in values if v is not None), default=0))
-    axis_format = percent_ticks(y_max / 4) if value_format is None else _formatter(value_format)
-    body = legend({name: colors[name] for name in series}, left, 14, plot_w)
     has_notes = any(note is not None for values in (notes or {}).values() for note in values)
+    # Rings sit in a strip under the axis, one row per series: inside the plot they would read as data.
+    strip = 6 + 5 * len(series) if has_notes else 0
+    left, right, top, bottom = 52, 30, 34, 40
+    height += strip
+    plot_w, plot_h = width - left - right, height - top - bottom - strip
+    y_max = _nice_max(max((v for values in series.values() for v in values if v is not None), default=0))
+    steps = tick_count(y_max)
+    axis_format = percent_ticks(y_max / steps) if value_format is None else _formatter(value_format)
+    body = legend({name: colors[name] for name in series}, left, 14, plot_w)
     if notes_legend and has_notes:
         x = width - right - CHAR_WIDTH * len(notes_legend) - 16
         body.append(f'<circle cx="{x:.1f}" cy="10" r="3.5" fill="#fff" stroke="#666" stroke-width="1.2"/>')
         body.append(_text(x + 8, 14, notes_legend))
-    for tick in range(5):
-        y = top + plot_h - plot_h * tick / 4
+    for tick in range(steps + 1):
+        y = top + plot_h - plot_h * tick / steps
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
-        body.append(_text(left - 6, y + 4, axis_format(y_max * tick / 4), "end"))
+        body.append(_text(left - 6, y + 4, axis_format(y_max * tick / steps), "end"))
     step = plot_w / max(len(categories) - 1, 1)
     every = label_every(categories, plot_w)
     for i, category in enumerate(categories):
         if i % every == 0:
-            body.append(_text(left + i * step, top + plot_h + 16, category, "middle"))
+            body.append(_text(left + i * step, top + plot_h + strip + 16, category, "middle"))
     for number, (name, values) in enumerate(series.items()):
         points = [
             (left + i * step, top + plot_h - plot_h * (value or 0.0) / y_max, category, value)
@@ -414,8 +455,7 @@ def lines(
                 tip = f"{name}, week of {category}: {tip_format(value)}"
                 body.append(_shape("circle", f'cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colors[name]}"', tip))
             elif note is not None:
-                # On the axis, a little apart per series so that rings of one week do not hide each other.
-                ring_y = top + plot_h - 4 - 5 * number
+                ring_y = top + plot_h + 6 + 5 * number
                 body.append(
                     _shape(
                         "circle",

@@ -293,7 +293,7 @@ def _scorecard(insights: Insights) -> str:
         "and smooth share of the journeys it touched, and the median time to support's first response and "
         f"to resolution over all tickets.{times} The chart shows the problem rate week by week. A week in "
         f"which a department touched fewer than {MIN_ORDERS_FOR_A_RATE} orders is no rate (one problem "
-        "in two orders would read 50%): its line breaks there and a hollow ring on the axis marks it, "
+        "in two orders would read 50%): its line breaks there and a hollow ring under the axis marks it, "
         f"with the counts on hover. Here {weekly.too_few:,} of {weekly.department_weeks:,} department-weeks "
         "had too few orders."
     )

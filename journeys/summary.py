@@ -8,22 +8,25 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
-from journeys.formatting import share
+from journeys.formatting import count, share
 from journeys.insights import Insights
-
-# Under the scorecard: what its CSAT is, and why the departments' values are so often equal.
-CSAT_FOOTNOTE = (
-    "CSAT: mean rating of the journeys a department touched (rated journeys in brackets); most rated "
-    "journeys touch every department, so the values are often equal"
-)
+from journeys_core.warehouse import Row
 
 
-def _csat(row: dict[str, Any]) -> str:
-    """ "4.22 (97)": the mean and over how many rated journeys; "-" when none was rated."""
-    if row["mean_csat"] is None:
-        return "-"
-    rated = row.get("rated_journeys")
-    return f"{float(row['mean_csat']):.2f}" + ("" if rated is None else f" ({int(rated):,})")
+def csat_footnote(rows: list[Row]) -> str:
+    """Under the scorecard: what its CSAT is, over how many rated journeys, and why the departments'
+    values are so often equal. (In the footnote, not the cells: the table fits 80 columns.)"""
+    rated = [(str(row["department"]), int(row.get("rated_journeys") or 0)) for row in rows]
+    if len({n for _, n in rated}) == 1:
+        over = f" (over the same {count(rated[0][1], 'rated journey')} for each)"
+    elif rated:
+        over = " (rated journeys: " + ", ".join(f"{department} {n:,}" for department, n in rated) + ")"
+    else:
+        over = ""
+    return (
+        f"CSAT: mean rating of the journeys a department touched{over}; most rated journeys touch every "
+        "department, so the values are often equal"
+    )
 
 
 def _hours(value: Any) -> str:
@@ -38,16 +41,19 @@ def outcomes_table(insights: Insights) -> Table:
     table.add_column("journeys", justify="right")
     table.add_column("share", justify="right")
     table.add_column("", min_width=20)
-    for outcome, count in counts.items():
-        bar = "█" * round(30 * count / (total or 1))
-        table.add_row(outcome.replace("_", " "), f"{count:,}", share(count / total if total else None), bar)
+    for outcome, journeys in counts.items():
+        bar = "█" * round(30 * journeys / (total or 1))
+        table.add_row(
+            outcome.replace("_", " "), f"{journeys:,}", share(journeys / total if total else None), bar
+        )
     return table
 
 
 def scorecard_table(insights: Insights) -> Table:
     table = Table(
         title="Department scorecard (whole period)",
-        caption=f"rate: problems caused per order touched; reply, resolved: median\n{CSAT_FOOTNOTE}",
+        caption="rate: problems caused per order touched; reply, resolved: median\n"
+        + csat_footnote(insights["scorecard"]),
         title_justify="left",
         caption_justify="left",
     )
@@ -68,7 +74,7 @@ def scorecard_table(insights: Insights) -> Table:
             f"{int(row['touchpoints']):,}",
             f"{int(row['problems_owned']):,}",
             share(row["problem_rate"]),
-            _csat(row),
+            "-" if row["mean_csat"] is None else f"{float(row['mean_csat']):.2f}",
             share(row["smooth_share"]),
             _hours(row["first_response_hours"]),
             _hours(row["resolution_hours"]),

@@ -24,7 +24,7 @@ from journeys.report import (
     render,
     weekly_problem_rates,
 )
-from journeys.summary import scorecard_table
+from journeys.summary import csat_footnote, scorecard_table
 
 SVG = "{http://www.w3.org/2000/svg}"
 WHEN = dt.datetime(2027, 1, 4, tzinfo=dt.UTC)
@@ -125,9 +125,29 @@ def test_the_chart_breaks_the_line_at_a_small_week_and_rings_it_on_the_axis() ->
     assert "under 20 orders: no rate" in svg
 
 
-def test_axis_ticks_are_as_precise_as_their_step() -> None:
+def test_the_rings_sit_under_the_axis_not_among_the_rates() -> None:
+    svg = charts.lines(
+        ["w1", "w2"],
+        {"sales": [0.5, None]},
+        charts.DEPARTMENT_COLORS,
+        label="r",
+        y_label="r",
+        notes={"sales": [None, "too few"]},
+    )
+    root = ET.fromstring(svg)
+    axis_y = max(float(e.get("y1", 0)) for e in root.iter(f"{SVG}line"))
+    [ring] = [c for c in root.iter(f"{SVG}circle") if c.get("data-not-plotted")]
+    assert float(ring.get("cy", 0)) > axis_y
+
+
+def test_axis_ticks_are_round_and_as_precise_as_their_step() -> None:
     assert [charts.percent_ticks(0.025)(v) for v in (0.025, 0.05, 0.075)] == ["2.5%", "5.0%", "7.5%"]
     assert charts.percent_ticks(0.25)(0.5) == "50%"
+    # 50 journeys in steps of 10, not 12.5 shown as "12" and "38"; 20 in steps of 5.
+    assert [charts.tick_count(v) for v in (50, 20, 10, 1, 0.5, 0.2)] == [5, 4, 5, 5, 5, 4]
+    svg = charts.stacked_columns(["w"], {"smooth": [41.0]}, charts.OUTCOME_COLORS, label="m", y_label="j")
+    ticks = [e.text for e in ET.fromstring(svg).iter(f"{SVG}text") if e.get("text-anchor") == "end"]
+    assert ticks == ["0", "10", "20", "30", "40", "50"]
 
 
 # Shares
@@ -325,8 +345,34 @@ def test_the_scorecard_shows_over_how_many_rated_journeys_csat_was_taken() -> No
     page = render(insights, source="test", generated_at=WHEN)
     assert "<td>4.25</td><td>312</td>" in page
     assert '<p class="note">CSAT is the mean rating of the journeys each department touched' in page
-    console = Console(width=200, record=True)
+    # The terminal summary says it in its footnote, and still fits an 80-column terminal.
+    console = Console(width=80, record=True)
     console.print(scorecard_table(insights))
-    printed = " ".join(console.export_text().split())  # the caption wraps at the table's width
-    assert "4.25 (312)" in printed
-    assert "most rated journeys touch every department, so the values are often equal" in printed
+    printed = console.export_text()
+    assert "…" not in printed
+    assert (
+        "CSAT: mean rating of the journeys a department touched (over the same 312 rated journeys for "
+        "each); most rated journeys touch every department, so the values are often equal"
+    ) in " ".join(printed.split())  # the caption wraps at the table's width
+
+
+def test_the_footnote_lists_the_rated_journeys_per_department_when_they_differ() -> None:
+    rows = [{"department": "sales", "rated_journeys": 1200}, {"department": "support", "rated_journeys": 1}]
+    assert "(rated journeys: sales 1,200, support 1)" in csat_footnote(rows)
+    assert csat_footnote([]).startswith("CSAT: mean rating of the journeys a department touched;")
+
+
+def test_a_legend_of_every_outcome_stays_above_the_path_bars() -> None:
+    outcomes = ordered_outcomes([*charts.OUTCOME_COLORS, "teleported"])
+    svg = charts.stacked_bars_100(
+        ["sales > shipping"],
+        {outcome: [1 / len(outcomes)] for outcome in outcomes},
+        charts.outcome_colors(outcomes),
+        ["1"],
+        label="paths",
+    )
+    rects = list(ET.fromstring(svg).iter(f"{SVG}rect"))
+    swatches = [float(r.get("y", 0)) + 12 for r in rects if r.find(f"{SVG}title") is None]
+    bars = [float(r.get("y", 0)) for r in rects if r.find(f"{SVG}title") is not None]
+    assert len(swatches) == len(outcomes)
+    assert max(swatches) < min(bars)
