@@ -20,7 +20,7 @@ from kafka.errors import KafkaError
 
 from journeys_core.settings import KafkaSettings
 from streams.kafka_config import client_options
-from streams.offsets import read_log_ends
+from streams.offsets import read_partition_ends
 from streams.sinks.base import value_sha256
 from streams.topics import BrokerUnavailable
 
@@ -102,11 +102,11 @@ def _check_once(
         return problems, []
     # Nothing came back at the offset loaded from. Some brokers (Tansu) answer a fetch past the
     # end with nothing, others were only slow: decide by where the partition really ends.
-    tails = read_log_ends(kafka)
+    tails = read_partition_ends(kafka, silent)
     unsure = []
     for tp in sorted(silent):
         end = tails.ends.get((tp.topic, tp.partition))
-        if (tp.topic, tp.partition) in tails.read and end is not None and end <= loaded[tp].offset:
+        if tails.confirmed((tp.topic, tp.partition)) and end is not None and end <= loaded[tp].offset:
             problems.append(
                 f"{tp.topic} partition {tp.partition}: it ends at offset {end}, before offset "
                 f"{loaded[tp].offset}, which the warehouse loaded from it"
@@ -152,8 +152,7 @@ def check_partitions(kafka: KafkaSettings, loaded: dict[TopicPartition, LastLoad
     names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(pending))
     raise BrokerUnavailable(
         f"cannot read {names} back from the broker to check that they still hold what the warehouse "
-        f"loaded from them (nothing came back in {_ATTEMPTS} attempts): the broker is slow, or they "
-        "are empty although records were loaded from them, as after the topics were re-created. Try "
-        "again; if they were re-created, publish and load under new topic names "
-        "(JOURNEYS_KAFKA_TOPIC_PREFIX)"
+        f"loaded from them (nothing came back in {_ATTEMPTS} attempts, not even their last records): "
+        "the broker is slow or unwell. Try again; if the topics were re-created, publish and load "
+        "under new topic names (JOURNEYS_KAFKA_TOPIC_PREFIX)"
     )
