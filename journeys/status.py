@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,10 +63,35 @@ class TopicLag:
     # A partition ends before the offset the warehouse stored: the topic was re-created, or the
     # broker lost records; `journeys ingest` refuses it and says what to do.
     replaced: bool = False
+    # A partition's last records did not come back: `end` and `lag` are only lower bounds, since a
+    # broker's own end can be short (Tansu's is).
+    unconfirmed: bool = False
 
     @property
     def lag(self) -> int | None:
         return None if self.end is None else max(self.end - self.stored, 0)
+
+
+def topic_lags(
+    topics: Iterable[str], stored: dict[tuple[str, int], int], updated: dict[str, Any], tails: LogEnds
+) -> list[TopicLag]:
+    """Lag per topic: each partition's own lag, summed.
+
+    A partition whose end is not confirmed counts as ending at least where the warehouse loaded up
+    to: a short end from the broker never reads as "loaded past Kafka", nor hides another's lag.
+    """
+    lags = []
+    for topic in sorted(topics):
+        keys = sorted({key for key in [*tails.ends, *stored] if key[0] == topic})
+        ends = {key: tails.ends[key] for key in keys if key in tails.ends}
+        replaced = any(tails.confirmed(key) and end < stored.get(key, 0) for key, end in ends.items())
+        unconfirmed = not replaced and any(not tails.confirmed(key) for key in keys)
+        if not replaced:  # a re-created topic shows what it holds; the others at least what was loaded
+            ends = {key: max(ends.get(key, 0), stored.get(key, 0)) for key in keys} if ends else {}
+        total = sum(ends.values()) if ends else None
+        loaded = sum(stored.get(key, 0) for key in keys)
+        lags.append(TopicLag(topic, total, loaded, updated.get(topic), replaced, unconfirmed))
+    return lags
 
 
 @dataclass
@@ -119,12 +144,10 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
         # and the configured ones too when the broker has them (records nobody loaded yet).
         latest = max(mine, key=lambda row: _aware(row["updated_at"]))["topic"].rsplit(".", 1)[0]
         wanted = {row["topic"] for row in mine if row["topic"].rsplit(".", 1)[0] == latest}
-    stored: dict[str, int] = defaultdict(int)
     stored_at: dict[tuple[str, int], int] = {}
     updated: dict[str, Any] = {}
     for row in mine:
         if row["topic"] in wanted:
-            stored[row["topic"]] += int(row["next_offset"])
             stored_at[(row["topic"], int(row["kafka_partition"]))] = int(row["next_offset"])
             moment = _aware(row["updated_at"])
             updated[row["topic"]] = max(updated.get(row["topic"], moment), moment)
@@ -134,22 +157,10 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
     except BrokerUnavailable:
         status.broker_problem = "not reachable"
         tails = LogEnds({})
-    by_topic: dict[str, int] = defaultdict(int)
-    for (topic, _), end in tails.ends.items():
-        by_topic[topic] += end
-    # Only ends read from a partition's tail: a broker slow to answer is not a re-created topic.
-    replaced = {
-        topic
-        for (topic, partition), end in tails.ends.items()
-        if (topic, partition) in tails.read and end < stored_at.get((topic, partition), 0)
-    }
-    wanted |= {topic for topic in configured if topic in by_topic}
+    wanted |= {topic for topic in configured if any(key[0] == topic for key in tails.ends)}
     if "offsets" in status.denied:
         return status  # without the stored offsets a lag would read as "everything"
-    for topic in sorted(wanted):
-        status.lags.append(
-            TopicLag(topic, by_topic.get(topic), stored.get(topic, 0), updated.get(topic), topic in replaced)
-        )
+    status.lags = topic_lags(wanted, stored_at, updated, tails)
     return status
 
 
@@ -163,6 +174,15 @@ def _ago(now: dt.datetime, moment: Any) -> str:
     return f"{seconds:.0f} s ago"
 
 
+def _kafka_and_lag(lag: TopicLag) -> tuple[str, str]:
+    """The "in Kafka" and "lag" cells: a lower bound is shown as one, never as a plain 0."""
+    if lag.end is None or lag.lag is None:
+        return "?", "?"
+    if lag.unconfirmed:
+        return f"≥ {lag.end:,}", (f"≥ {lag.lag:,}" if lag.lag else "?")
+    return f"{lag.end:,}", f"{lag.lag:,}"
+
+
 def render(status: Status) -> Group:
     """Four small tables, read top to bottom: flow, volume, freshness, quality."""
     flow = Table(title=f"Kafka → warehouse (group {escape(status.consumer_group)})", title_justify="left")
@@ -172,9 +192,8 @@ def render(status: Status) -> Group:
     flow.add_column("lag", justify="right")
     flow.add_column("last commit", justify="right")
     for lag in status.lags:
-        in_kafka = "?" if lag.end is None else f"{lag.end:,}"
-        behind = "?" if lag.lag is None else f"{lag.lag:,}"
-        colour = "green" if lag.lag == 0 else "yellow"
+        in_kafka, behind = _kafka_and_lag(lag)
+        colour = "green" if lag.lag == 0 and not lag.unconfirmed else "yellow"
         if lag.replaced:
             behind, colour = "re-created?", "red"
         flow.add_row(
@@ -188,10 +207,17 @@ def render(status: Status) -> Group:
         flow.add_row("(this login cannot read raw.ingest_offsets: lag unknown)", "", "", "", "")
     elif not status.lags:
         flow.add_row("(no topics and no stored offsets yet)", "", "", "", "")
+    notes = []
     if any(lag.replaced for lag in status.lags):
-        flow.caption = (
+        notes.append(
             "re-created?: a partition ends before what was loaded from it; journeys ingest says what to do"
         )
+    if any(lag.unconfirmed and lag.end is not None for lag in status.lags):
+        notes.append(
+            "≥: the broker did not return a partition's last records, so where it ends is a lower bound"
+        )
+    if notes:
+        flow.caption = "\n".join(notes)
         flow.caption_justify = "left"
     broker_line = f"broker {escape(status.broker)}: " + (
         f"[red]{escape(status.broker_problem)}[/] (lag unknown)"
