@@ -240,6 +240,8 @@ def _readable(error: Exception, prefix: str = "") -> str:
     field = ".".join(part for part in (prefix, path) if part)
     if message[1:2].islower():
         message = message[:1].lower() + message[1:]
+    if len(message) > 200:  # msgspec quotes the value: "invalid enum value 'xxx...'" can be 1 MiB long
+        message = message[:199] + "…"
     return f"{field}: {message}" if field else message
 
 

@@ -291,3 +291,14 @@ def test_numbers_postgresql_cannot_store_are_refused(number: bytes) -> None:
 def test_numbers_within_the_limits_load() -> None:
     for number in (b"1e-1000", b"1e400", b"9" * 4300, b"0." + b"1" * 4300):
         assert isinstance(decode(_with_note(number)), Touchpoint), number[:20]
+
+
+def test_a_reason_stays_short_whatever_value_it_quotes() -> None:
+    # The reason goes into a DLQ header: quoting the whole value made it as large as the payload,
+    # and with the key the dead letter could exceed what the DLQ producer sends.
+    body = event("shipping.delivery_attempted", attributes={"outcome": "x" * 900_000})
+    reason = _reason(encode(body))
+    assert reason.startswith(
+        "shipping.delivery_attempted attributes invalid: attributes.outcome: invalid enum"
+    )
+    assert len(reason) < 300
