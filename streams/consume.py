@@ -90,6 +90,25 @@ class LoadStats:
         return self.committed / busy if busy > 0 else 0.0
 
 
+def fit_dead_letter(
+    key: bytes | None, payload: bytes | None, limit: int
+) -> tuple[bytes | None, bytes | None, str]:
+    """Key and payload cut alike to `limit` bytes each, so the DLQ producer always accepts the copy.
+
+    The full bytes stay in raw.quarantine. The third value names what was cut and its original size
+    ("key=2097152,value=3145728"), for the `journeys.truncated` header; "" when nothing was.
+    A key over the limit could not be dead-lettered before, and stopped the loader on every run.
+    """
+    cut = []
+    if key is not None and len(key) > limit:
+        cut.append(f"key={len(key)}")
+        key = key[:limit]
+    if payload is not None and len(payload) > limit:
+        cut.append(f"value={len(payload)}")
+        payload = payload[:limit]
+    return key, payload, ",".join(cut)
+
+
 def consumer_options(kafka: KafkaSettings, settings: LoaderSettings) -> dict[str, Any]:
     """The loader's consumer configuration (the throughput benchmark's baseline uses it too)."""
     return {
@@ -500,10 +519,9 @@ class Loader:
                 ("journeys.reason", str(reason).encode()),
                 ("journeys.source", f"{topic}/{partition}/{offset}".encode()),
             ]
-            if payload is not None and len(payload) > limit:
-                # The full bytes are in raw.quarantine; the DLQ gets a prefix it can always accept.
-                headers.append(("journeys.truncated_from", str(len(payload)).encode()))
-                payload = payload[:limit]
+            key, payload, truncated = fit_dead_letter(key, payload, limit)
+            if truncated:
+                headers.append(("journeys.truncated", truncated.encode()))
             futures.append(self.producer.send(self.dlq, key=key, value=payload, headers=headers))
 
     def _commit_to_kafka(self, batch: Batch) -> None:
