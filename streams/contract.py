@@ -307,7 +307,7 @@ def _number(text: str) -> None:
     ):
         shown = text if len(text) <= 24 else f"{text[:12]}…{text[-8:]} ({len(text):,} characters)"
         raise _Refused(
-            f"the number {shown} is beyond what the warehouses store: numbers may have up to "
+            f"the number '{shown}' is beyond what the warehouses store: numbers may have up to "
             f"{MAX_NUMBER_DIGITS:,} digits before and after the point and an exponent from "
             f"-{MAX_NUMBER_EXPONENT:,} to {MAX_NUMBER_EXPONENT:,}"
         )
@@ -440,8 +440,9 @@ def decode(
         return Rejection(f"does not match the event envelope: occurred_at: {_readable(error)}")
     if stamp[-1] not in "Zz" and stamp[-3] != ":":
         return Rejection(
-            f"occurred_at {stamp} writes its UTC offset as {stamp[-5:]}; RFC 3339 needs a colon "
-            f"({stamp[-5:-2]}:{stamp[-2:]}) or Z",
+            # Values quoted, so that `journeys quarantine list` groups these under one reason.
+            f"occurred_at {stamp} writes its UTC offset as '{stamp[-5:]}'; RFC3339 needs a colon, "
+            f"as in '{stamp[-5:-2]}:{stamp[-2:]}', or Z",
             event_id,
             event_type,
         )

@@ -85,7 +85,7 @@ POISON: dict[str, tuple[bytes, str]] = {
         "beyond what the warehouses store",
     ),
     "before year 1 in UTC": (_stamped("0001-01-01T00:00:00+14:00"), "before 1970-01-01"),
-    "offset without a colon": (_stamped("2026-09-01T09:00:00+0100"), "RFC 3339"),
+    "offset without a colon": (_stamped("2026-09-01T09:00:00+0100"), "RFC3339 needs a colon"),
     "promised in year 9999": (_order(promised_delivery_date="9999-12-31"), "promised_delivery_date"),
     "phone-only customer without a digit": (
         encode(event(customer={"phone": "call me maybe"})),

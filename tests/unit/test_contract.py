@@ -18,6 +18,7 @@ from streams.contract import (
     render_json_schema,
     too_deep,
 )
+from streams.quarantine import reason_kind
 from tests.events import encode, event
 
 
@@ -200,8 +201,8 @@ def test_a_typed_attribute_may_be_null_where_the_event_type_does_not_require_it(
     [
         ("0001-01-01T00:00:00+14:00", "is before 1970-01-01T00:00:00Z"),  # before year 1 in UTC
         ("1969-12-31T23:59:59Z", "is before 1970-01-01T00:00:00Z"),
-        ("2026-09-01T08:00:00+0100", "RFC 3339 needs a colon (+01:00) or Z"),
-        ("2026-09-01T08:00:00-0530", "(-05:30)"),
+        ("2026-09-01T08:00:00+0100", "offset as '+0100'; RFC3339 needs a colon, as in '+01:00', or Z"),
+        ("2026-09-01T08:00:00-0530", "as in '-05:30'"),
         ("2026-09-01T08:00:00+01", "occurred_at: invalid RFC3339"),
         ("2026-09-01T08:00:00", "occurred_at: expected datetime with a timezone component"),
     ],
@@ -291,6 +292,18 @@ def test_numbers_postgresql_cannot_store_are_refused(number: bytes) -> None:
 def test_numbers_within_the_limits_load() -> None:
     for number in (b"1e-1000", b"1e400", b"9" * 4300, b"0." + b"1" * 4300):
         assert isinstance(decode(_with_note(number)), Touchpoint), number[:20]
+
+
+def test_reasons_quote_values_so_quarantine_list_groups_them() -> None:
+    reasons = [
+        _reason(encode(event()).replace(b'"amount":42.5', b'"amount":' + number))
+        for number in (b"1e-20000", b"-3.5E+1001")
+    ]
+    reasons += [
+        _reason(encode({**event(), "occurred_at": stamp}))
+        for stamp in ("2026-09-01T08:00:00+0100", "2026-09-01T08:00:00-0530")
+    ]
+    assert len({reason_kind(reason) for reason in reasons}) == 2
 
 
 def test_a_reason_stays_short_whatever_value_it_quotes() -> None:
