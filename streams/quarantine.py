@@ -24,7 +24,8 @@ _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 # Standalone numbers, dates and sizes; not the digits of a name such as UTF-8, RFC3339 or v1.
 _NUMBER = re.compile(r"(?<![\w-])(?:\d[\d,.:T+\-]*\d|\d)(?![\w-])")
 _EMAIL = re.compile(r"[^\s\"'@<>(){}\[\],;:]+@[^\s\"'@<>(){}\[\],;:]+")
-_PII_FIELD = re.compile(r'("(?:email|phone)"\s*:\s*)"(?:[^"\\]|\\.)*"')
+# The closing quote is optional: a preview cut inside a phone must not show its first digits.
+_PII_FIELD = re.compile(r'("(?:email|phone)"\s*:\s*)"(?:[^"\\]|\\.)*"?')
 
 
 def reason_kind(reason: str) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from rich.console import Console
 
 import journeys.quarantine_cli as quarantine_cli
-from streams.quarantine import QuarantineSummary, ReasonGroup
+from streams.quarantine import QuarantineSummary, ReasonGroup, masked_preview
 
 _SEEN = dt.datetime(2026, 11, 28, 16, 1)
 _PATTERN = "'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'"
@@ -49,3 +50,12 @@ def test_filters_that_match_nothing_say_what_waits_elsewhere(monkeypatch: pytest
     text = " ".join(_render(summary, 80, monkeypatch))
     assert "no records waiting in quarantine" in text
     assert "3,665 records wait under other topics or reasons" in text
+
+
+def test_a_preview_cut_inside_a_phone_shows_none_of_it() -> None:
+    # A preview masks the first 1,600 bytes and shows 400 characters. With 4-byte characters before
+    # a long phone of 3-byte (full-width) digits, the cut falls inside the phone, within the shown part.
+    phone = "".join(chr(0xFF10 + digit) for digit in range(10)) * 13
+    payload = json.dumps({"source": "\U0001f600" * 300, "customer": {"phone": phone}}, ensure_ascii=False)
+    preview = masked_preview(payload.encode())
+    assert phone[:5] not in preview and '"phone": "***' in preview
