@@ -30,6 +30,7 @@ MARTS = (
     "mart_journey_funnel",
     "mart_journey_paths",
     "mart_cohort_retention",
+    "fct_untyped_attributes",
 )
 
 

@@ -68,3 +68,54 @@
     analyze {{ relation }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- `expression` (text) as `type`, or null when it is not a value of that type, instead of failing
+    the whole build: one bad attribute must not stop every later run of an append-only staging.
+    DuckDB has try_cast; PostgreSQL 15 has no safe cast, so the text is checked first. -#}
+{% macro try_cast(expression, type) -%}
+    {{ return(adapter.dispatch('try_cast', 'journeys')(expression, type)) }}
+{%- endmacro %}
+
+{% macro default__try_cast(expression, type) -%}
+    try_cast({{ expression }} as {{ type }})
+{%- endmacro %}
+
+{% macro postgres__try_cast(expression, type) -%}
+    {%- set text = '(' ~ expression ~ ')' -%}
+    {%- set numeric = modules.re.match('^numeric\((\d+),\s*(\d+)\)$', type | replace(' ', '')) -%}
+    {%- if type == 'integer' -%}
+        case when {{ text }} ~ '^\s*[+-]?[0-9]{1,18}\s*$' then
+            case when cast({{ text }} as bigint) between -2147483648 and 2147483647 then cast({{ text }} as integer) end
+        end
+    {%- elif numeric -%}
+        {#- the largest magnitude that rounds into numeric(p, s), e.g. 9999999999.995 for (12, 2) -#}
+        {%- set whole, scale = numeric.group(1) | int - numeric.group(2) | int, numeric.group(2) | int -%}
+        {%- set bound = '9' * whole ~ '.' ~ '9' * scale ~ '5' -%}
+        {#- the outer cast keeps the type's precision, which PostgreSQL's CASE drops -#}
+        cast(case when {{ text }} ~ '^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?\s*$' then
+            case when abs(cast({{ text }} as numeric)) < {{ bound }} then cast({{ text }} as {{ type }}) end
+        end as {{ type }})
+    {%- elif type == 'date' -%}
+        case when {{ text }} ~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$' and substr({{ text }}, 1, 4) <> '0000' then
+            case when cast(substr({{ text }}, 9, 2) as integer) <= extract(day from
+                make_date(cast(substr({{ text }}, 1, 4) as integer), cast(substr({{ text }}, 6, 2) as integer), 1)
+                + interval '1 month' - interval '1 day'
+            ) then cast({{ text }} as date) end
+        end
+    {%- elif type == 'boolean' -%}
+        case when lower(trim({{ text }})) in ('true', 'false') then cast(lower(trim({{ text }})) as boolean) end
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("try_cast has no safe PostgreSQL cast to " ~ type) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The names of the JSON attributes (name -> type) that are present but not of their type, as
+    "amount, items", or null when every one is typed. -#}
+{% macro untyped_attributes(column, types) -%}
+    nullif(concat_ws(', '
+        {%- for name, type in types.items() %},
+        case when {{ json_text(column, name) }} is not null and {{ try_cast(json_text(column, name), type) }} is null
+            then '{{ name }}' end
+        {%- endfor %}
+    ), '')
+{%- endmacro %}

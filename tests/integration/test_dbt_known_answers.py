@@ -79,7 +79,7 @@ def test_every_mart_has_a_hand_written_answer() -> None:
     marts = {
         "fct_touchpoints", "fct_tickets", "fct_order_journeys", "dim_customers",
         "mart_department_scorecard", "mart_handoffs", "mart_journey_funnel",
-        "mart_journey_paths", "mart_cohort_retention",
+        "mart_journey_paths", "mart_cohort_retention", "fct_untyped_attributes",
     }  # fmt: skip
     assert set(EXPECTED) == marts
 

@@ -66,7 +66,7 @@ def built(
 
 def test_dbt_build_passes_every_model_and_test(built: Built) -> None:
     assert_built(built.summary)
-    assert built.summary.models == 16
+    assert built.summary.models == 17
     assert built.summary.tests_failed == built.summary.errors == 0
     assert built.summary.tests_passed >= 35
 
@@ -175,8 +175,9 @@ def test_every_design_metric_is_a_mart_column(built: Built) -> None:
     present = {table: set(columns(built.url, table)) for table in MARTS}
     missing = [f"{metric} ({t}.{c})" for metric, (t, c) in DOCUMENTED_METRICS.items() if c not in present[t]]
     assert not missing
-    for table in MARTS:  # and every mart has rows on a default run
-        assert query(built.url, f"select count(*) from marts.{table}")[0][0] > 0, table
+    for table in MARTS:  # and every mart has rows on a default run, but the list of untypable events
+        rows = query(built.url, f"select count(*) from marts.{table}")[0][0]
+        assert rows == 0 if table == "fct_untyped_attributes" else rows > 0, table
 
 
 def test_marts_hold_no_raw_email_or_phone(

@@ -112,6 +112,9 @@ BREAKERS: dict[str, list[str]] = {
         "update {marts}.fct_tickets set has_impossible_sequence = true where ticket_id = "
         "(select min(ticket_id) from {marts}.fct_tickets)"
     ],
+    "marts.fct_untyped_attributes.none": [
+        "insert into {marts}.fct_untyped_attributes (event_id, untyped_attributes) values ('e-1', 'amount')"
+    ],
     "marts.fct_tickets.impossible_sequences_below_share": [
         "update {marts}.fct_tickets set has_impossible_sequence = true"
     ],

@@ -47,7 +47,7 @@ def test_every_help_renders_without_losing_text(command: tuple[str, ...]) -> Non
         (("run",), "JOURNEYS_WAREHOUSE_URL"),
         (("run",), "JOURNEYS_REPORT_PATH"),
         (("report",), "JOURNEYS_REPORT_PATH"),
-        (("transform",), "today, UTC"),
+        (("transform",), "today in JOURNEYS_BUSINESS_TIMEZONE"),
         (("simulate",), "DAYS ago"),
         (("broker",), "JOURNEYS_KAFKA_PARTITIONS"),
     ],

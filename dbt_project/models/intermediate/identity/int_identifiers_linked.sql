@@ -33,6 +33,9 @@ links as (
     select identity_node, '4:' || order_id from touchpoints where order_id is not null
     union all
     select identity_node, '5:' || ticket_id from touchpoints where ticket_id is not null
+    union all
+    -- an event that is its own anchor (nothing identifies its customer) is a node of its own
+    select identity_node, identity_node from touchpoints where identity_node like '6:%'
 
 ),
 

@@ -124,6 +124,7 @@ final as (
             when '3' then 'phone'
             when '4' then 'order'
             when '5' then 'ticket'
+            when '6' then 'event'
         end as identifier_type,
         case
             when label like '1:%' then substr(label, 3)

@@ -72,7 +72,12 @@ unioned as (
 
 select
     *,
-    -- The event's node in the identity graph: its customer id, else email, else phone hash.
-    -- Prefixes order node kinds, so a component's smallest node is a customer id when it has one.
-    coalesce('1:' || customer_id, '2:' || email_hash, '3:' || phone_hash) as identity_node
+    -- The event's node in the identity graph: its customer id, else email, else phone hash; when
+    -- none is usable (a phone with no digit), its order, its ticket, or else the event itself, so
+    -- that no event is left without a customer. Prefixes order node kinds, so a component's
+    -- smallest node is a customer id when it has one.
+    coalesce(
+        '1:' || customer_id, '2:' || email_hash, '3:' || phone_hash,
+        '4:' || order_id, '5:' || ticket_id, '6:' || event_id
+    ) as identity_node
 from unioned

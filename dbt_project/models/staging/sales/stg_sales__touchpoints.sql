@@ -1,5 +1,7 @@
 {#- One row per sales touchpoint, attributes typed, identifiers hashed. Append-only: an event is
-    parsed once, whenever it arrives. -#}
+    parsed once, whenever it arrives. An attribute that is not of its type is null here, named in
+    `untyped_attributes` (and fct_untyped_attributes), instead of failing the build. -#}
+{%- set typed = {'amount': 'numeric(12, 2)', 'items': 'integer', 'promised_delivery_date': 'date'} -%}
 with
 
 source as (
@@ -30,11 +32,13 @@ renamed as (
         {{ json_text('attributes', 'service') }} as service_level,
 
         -- numerics
-        cast({{ json_text('attributes', 'amount') }} as numeric(12, 2)) as amount,
-        cast({{ json_text('attributes', 'items') }} as integer) as items,
+        {{ try_cast(json_text('attributes', 'amount'), typed['amount']) }} as amount,
+        {{ try_cast(json_text('attributes', 'items'), typed['items']) }} as items,
+        {{ untyped_attributes('attributes', typed) }} as untyped_attributes,
 
         -- dates and timestamps
-        cast({{ json_text('attributes', 'promised_delivery_date') }} as date) as promised_delivery_date,
+        {{ try_cast(json_text('attributes', 'promised_delivery_date'), typed['promised_delivery_date']) }}
+            as promised_delivery_date,
         {{ to_utc('occurred_at') }} as occurred_at,
         {{ to_utc('loaded_at') }} as loaded_at,
         {{ run_timestamp() }} as staged_at,

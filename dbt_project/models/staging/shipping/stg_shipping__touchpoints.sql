@@ -1,4 +1,6 @@
-{#- One row per shipping touchpoint, attributes typed, identifiers hashed. Append-only. -#}
+{#- One row per shipping touchpoint, attributes typed, identifiers hashed. Append-only. An
+    attribute that is not of its type is null, named in `untyped_attributes`. -#}
+{%- set typed = {'damaged': 'boolean'} -%}
 with
 
 source as (
@@ -31,7 +33,8 @@ renamed as (
         {{ json_text('attributes', 'channel') }} as channel,
 
         -- booleans
-        cast({{ json_text('attributes', 'damaged') }} as boolean) as is_damaged,
+        {{ try_cast(json_text('attributes', 'damaged'), typed['damaged']) }} as is_damaged,
+        {{ untyped_attributes('attributes', typed) }} as untyped_attributes,
 
         -- timestamps
         {{ to_utc('occurred_at') }} as occurred_at,

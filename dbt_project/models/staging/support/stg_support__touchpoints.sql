@@ -1,4 +1,6 @@
-{#- One row per support touchpoint, attributes typed, identifiers hashed. Append-only. -#}
+{#- One row per support touchpoint, attributes typed, identifiers hashed. Append-only. An
+    attribute that is not of its type is null, named in `untyped_attributes`. -#}
+{%- set typed = {'score': 'integer'} -%}
 with
 
 source as (
@@ -29,7 +31,8 @@ renamed as (
         {{ json_text('attributes', 'subject') }} as subject,
 
         -- numerics
-        cast({{ json_text('attributes', 'score') }} as integer) as csat_score,
+        {{ try_cast(json_text('attributes', 'score'), typed['score']) }} as csat_score,
+        {{ untyped_attributes('attributes', typed) }} as untyped_attributes,
 
         -- timestamps
         {{ to_utc('occurred_at') }} as occurred_at,
