@@ -182,10 +182,10 @@ final as (
         -- numerics
         cast(orders as integer) as orders,
         cast(completed_orders as integer) as completed_orders,
-        cast(revenue as numeric(14, 2)) as revenue,
+        cast(revenue as numeric(18, 2)) as revenue,
         cast(priced_orders as integer) as priced_orders,
-        cast(refunded_amount as numeric(14, 2)) as refunded_amount,
-        cast(revenue - refunded_amount as numeric(14, 2)) as net_revenue,
+        cast(refunded_amount as numeric(18, 2)) as refunded_amount,
+        cast(revenue - refunded_amount as numeric(18, 2)) as net_revenue,
         cast(problem_journeys as integer) as problem_journeys,
         cast(smooth_journeys as integer) as smooth_journeys,
         cast(recovered_journeys as integer) as recovered_journeys,

@@ -104,7 +104,7 @@ events_summarised as (
         {{ dbt.bool_or("event_type = 'shipping.return_received'") }} as is_returned,
         sum(case when event_type = 'shipping.delivery_attempted' then 1 else 0 end) as failed_delivery_attempts,
         sum(case when event_type = 'sales.refund_issued' then 1 else 0 end) as refunds,
-        cast(sum(case when event_type = 'sales.refund_issued' then amount else 0 end) as numeric(12, 2)) as refunded_amount,
+        cast(sum(case when event_type = 'sales.refund_issued' then amount else 0 end) as numeric(18, 2)) as refunded_amount,
         sum(case when is_handoff then 1 else 0 end) as handoffs,
         count(distinct department) as departments_touched,
         count(*) as touchpoints
