@@ -196,7 +196,8 @@ def stacked_columns(
         for name, values in series.items():
             h = plot_h * values[i] / y_max
             base -= h
-            body.append(_rect(x, base, slot * 0.8, h, colors[name], f"{category}: {values[i]:,.0f} {name}"))
+            tip = f"{category}: {values[i]:,.0f} {name.replace('_', ' ')}"
+            body.append(_rect(x, base, slot * 0.8, h, colors[name], tip))
         if i % every == 0:
             body.append(_text(x + slot * 0.4, top + plot_h + 16, category, "middle"))
     body.append(
@@ -260,9 +261,8 @@ def stacked_bars_100(
         x = float(left)
         for series, values in shares.items():
             w = plot_w * (values[i] or 0.0)
-            body.append(
-                _rect(x, y + 4, w, h - 8, colors[series], f"{name}: {share(values[i] or 0)} {series}")
-            )
+            tip = f"{name}: {share(values[i] or 0)} {series.replace('_', ' ')}"
+            body.append(_rect(x, y + 4, w, h - 8, colors[series], tip))
             x += w
         body.append(_text(left + plot_w + 6, y + h / 2 + 4, notes[i]))
         y += h
