@@ -13,7 +13,7 @@ from typing import Any
 
 from journeys import charts
 from journeys.formatting import count, mean_over, number, share, week_labels
-from journeys.insights import DEPARTMENTS, Insights, ordered_outcomes
+from journeys.insights import DEPARTMENTS, OUTCOME_EXPLANATIONS, Insights, at_risk_breakdown, ordered_outcomes
 from journeys_core.warehouse import Row
 
 # A department's week with fewer orders touched than this gets no problem rate in the weekly chart:
@@ -83,6 +83,15 @@ def outcome_sentence(counts: Mapping[str, int]) -> str:
     return f"Of {total:,} journeys, {_join(phrases)}."
 
 
+def outcome_explanations(outcomes: Iterable[str]) -> str:
+    """What the listed outcomes a reader may not guess mean: "Silent: a problem nobody heard about..."."""
+    return " ".join(
+        f"{outcome_label(outcome).capitalize()}: {OUTCOME_EXPLANATIONS[outcome]}."
+        for outcome in outcomes
+        if outcome in OUTCOME_EXPLANATIONS
+    )
+
+
 def _outcome_mix(insights: Insights) -> str:
     by_week = insights["outcomes_by_week"]
     weeks = sorted({row["week_start"] for row in by_week})
@@ -99,7 +108,7 @@ def _outcome_mix(insights: Insights) -> str:
     )
     caption = (
         f"Each column is one week of orders, split by how their journey ended. {outcome_sentence(totals)} "
-        "Recent weeks hold more journeys still in progress."
+        f"{outcome_explanations(totals)} Recent weeks hold more journeys still in progress."
     )
     return _figure("outcome-mix", svg, caption)
 
@@ -117,18 +126,29 @@ def _funnel(insights: Insights) -> str:
         notes,
         label="Orders reaching each stage, with hours from placement",
     )
-    delivered = next((row for row in rows if row["stage"] == "delivered"), None)
+    return _figure("funnel", svg, funnel_caption(rows))
+
+
+def funnel_caption(rows: Sequence[Row]) -> str:
+    """What the funnel shows, and over how many orders its times were taken (`timed_orders`: the
+    orders that reached the stage without events in an impossible order)."""
     caption = (
-        "How many orders reached each stage, and how long after placement (median and 90th percentile "
-        "of the orders that reached it)."
+        "How many orders reached each stage, and how long after placement: the median and 90th percentile "
+        "over the timed orders, those that reached it with their events in a possible order."
     )
-    if delivered is not None:
-        caption += (
-            f" {share(delivered['share_of_placed'])} of orders were delivered "
-            f"({count(delivered['orders'], 'order')}), half of them within "
-            f"{number(delivered['p50_hours_from_placed'], 0)} hours."
-        )
-    return _figure("funnel", svg, caption)
+    delivered = next((row for row in rows if row["stage"] == "delivered"), None)
+    if delivered is None:
+        return caption
+    orders, timed = int(delivered["orders"] or 0), int(delivered.get("timed_orders") or 0)
+    caption += f" {share(delivered['share_of_placed'])} of orders were delivered ({count(orders, 'order')})"
+    if not timed:
+        return caption + "; none has a time to delivery."
+    p50 = number(delivered["p50_hours_from_placed"], 0)
+    caption += f", half of the {count(timed, 'timed one')} within {p50} hours"
+    left_out = orders - timed
+    if left_out > 0:
+        caption += f" ({left_out:,} with events in an impossible order left out)"
+    return caption + "."
 
 
 def _handoffs(insights: Insights) -> str:
@@ -273,7 +293,7 @@ def _scorecard(insights: Insights) -> str:
     if support is not None:
         times = (
             f" Support's median first response is {number(support['first_response_hours'])} h "
-            f"({count(support.get('answered_tickets'), 'answered ticket')}) and its median resolution "
+            f"({count(support.get('replied_tickets'), 'replied ticket')}) and its median resolution "
             f"{number(support['resolution_hours'])} h "
             f"({count(support.get('resolved_tickets'), 'resolved ticket')})."
         )
@@ -406,12 +426,29 @@ def _paths(insights: Insights) -> str:
     return _figure("paths", svg, caption)
 
 
+def at_risk_intro(at_risk: int, reasons: Mapping[str, int], shown: int) -> str:
+    """The sentence above the at-risk list: how many need a check-in, and why."""
+    if not at_risk:
+        return "No customer is at risk."
+    sentence = (
+        f"{count(at_risk, 'customer')} need{'s' if at_risk == 1 else ''} a check-in: their last journey went "
+        "badly and nobody has checked in since"
+    )
+    if reasons:
+        sentence += f". Why: {at_risk_breakdown(reasons, explained=True)}"
+    if shown < at_risk:
+        sentence += f". Below, the {shown:,} with the lowest health"
+    return sentence + "."
+
+
 def _at_risk(insights: Insights) -> str:
     rows = insights["at_risk"]
+    at_risk = int(insights.customers().get("at_risk") or 0) or len(rows)
+    intro = f"<p>{escape(at_risk_intro(at_risk, insights.at_risk_reasons(), len(rows)))}</p>"
     if not rows:
-        return "<p>No customer is at risk.</p>"
-    return _table(
-        ["customer", "health", "last journey", "orders", "open tickets", "CSAT", "last order"],
+        return intro
+    return intro + _table(
+        ["customer", "health", "reason", "orders", "open tickets", "CSAT", "last order"],
         [
             (
                 row["customer_key"],
@@ -436,6 +473,7 @@ def kpis(insights: Insights) -> list[tuple[str, str]]:
     return [
         ("journeys", f"{total:,}"),
         ("smooth", share(_share(outcomes["smooth"], total))),
+        ("silent", share(_share(outcomes["silent"], total))),
         ("lost", share(_share(outcomes["lost"], total))),
         (f"mean CSAT ({count(ratings, 'rating')})", number(mean_csat, 2)),
         ("customers", f"{int(customers.get('customers') or 0):,}"),
@@ -450,6 +488,7 @@ def kpis(insights: Insights) -> list[tuple[str, str]]:
 def render(insights: Insights, *, source: str, generated_at: dt.datetime) -> str:
     """The whole report page as one string."""
     kpi_html = "".join(f'<div class="kpi"><b>{escape(v)}</b>{escape(k)}</div>' for k, v in kpis(insights))
+    notes = "".join(f'<p class="note">{escape(note)}</p>' for note in insights.quality_notes())
     sections = [
         ("Outcomes over time", _outcome_mix(insights)),
         ("Stage funnel", _funnel(insights)),
@@ -458,7 +497,7 @@ def render(insights: Insights, *, source: str, generated_at: dt.datetime) -> str
         ("CSAT by outcome and owner department", _csat(insights)),
         ("Cohort retention", _retention(insights)),
         ("Top journey paths", _paths(insights)),
-        ("Customers at risk", _at_risk(insights)),
+        ("Customers at risk: who needs a check-in", _at_risk(insights)),
     ]
     body = "".join(f"<section><h2>{escape(title)}</h2>{html}</section>" for title, html in sections)
     return (
@@ -468,7 +507,7 @@ def render(insights: Insights, *, source: str, generated_at: dt.datetime) -> str
         "<h1>Customer journeys</h1>"
         f'<p class="meta">Generated {generated_at:%Y-%m-%d %H:%M} UTC from {escape(source)}. One journey is '
         "one order, followed across sales, shipping and support.</p>"
-        f'<div class="kpis">{kpi_html}</div>{body}</body></html>'
+        f'<div class="kpis">{kpi_html}</div>{notes}{body}</body></html>'
     )
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from journeys.formatting import count, share
-from journeys.insights import Insights
+from journeys.insights import OUTCOME_EXPLANATIONS, Insights, at_risk_breakdown
 from journeys_core.warehouse import Row
 
 
@@ -36,7 +37,17 @@ def _hours(value: Any) -> str:
 def outcomes_table(insights: Insights) -> Table:
     counts = insights.outcome_counts()
     total = sum(counts.values())
-    table = Table(title=f"Journeys by outcome ({total:,} orders)", title_justify="left")
+    explained = [
+        f"{outcome.replace('_', ' ')}: {OUTCOME_EXPLANATIONS[outcome]}"
+        for outcome in counts
+        if outcome in OUTCOME_EXPLANATIONS
+    ]
+    table = Table(
+        title=f"Journeys by outcome ({total:,} orders)",
+        caption="\n".join(explained) or None,
+        title_justify="left",
+        caption_justify="left",
+    )
     table.add_column("outcome")
     table.add_column("journeys", justify="right")
     table.add_column("share", justify="right")
@@ -44,7 +55,10 @@ def outcomes_table(insights: Insights) -> Table:
     for outcome, journeys in counts.items():
         bar = "█" * round(30 * journeys / (total or 1))
         table.add_row(
-            outcome.replace("_", " "), f"{journeys:,}", share(journeys / total if total else None), bar
+            escape(outcome.replace("_", " ")),
+            f"{journeys:,}",
+            share(journeys / total if total else None),
+            bar,
         )
     return table
 
@@ -102,27 +116,35 @@ def at_risk_table(insights: Insights) -> Table:
     customers = insights.customers()
     at_risk = int(customers.get("at_risk") or 0)
     total = int(customers.get("customers") or 0)
+    reasons = insights.at_risk_reasons()
     table = Table(
         title=f"Customers at risk: {at_risk:,} of {total:,}",
-        caption="no check-in since a journey went badly",
+        caption="no check-in since their last journey went badly"
+        + (f":\n{escape(at_risk_breakdown(reasons))}" if reasons else ""),  # outcomes are data
         title_justify="left",
         caption_justify="left",
     )
     table.add_column("customer")
     table.add_column("health", justify="right")
-    table.add_column("last journey")
+    table.add_column("reason")
     table.add_column("open tickets", justify="right")
     for row in insights["at_risk"][:5]:
         table.add_row(
             escape(str(row["customer_key"])),  # from the data: never markup
             str(row["health_score"]),
-            str(row["last_journey_outcome"]).replace("_", " "),
+            escape(str(row["last_journey_outcome"]).replace("_", " ")),
             str(row["open_tickets"]),
         )
     return table
 
 
 def run_summary(insights: Insights) -> Group:
+    # What the figures keep but leave out of durations, or hold as unknown: under the outcomes they qualify.
+    notes: list[RenderableType] = [Text(note) for note in insights.quality_notes()]
     return Group(
-        outcomes_table(insights), scorecard_table(insights), handoffs_table(insights), at_risk_table(insights)
+        outcomes_table(insights),
+        *notes,
+        scorecard_table(insights),
+        handoffs_table(insights),
+        at_risk_table(insights),
     )
