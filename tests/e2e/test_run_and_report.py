@@ -74,6 +74,26 @@ def test_run_does_every_stage_and_summarises_what_it_found(runs: Runs) -> None:
     assert f"report: {runs.report}" in runs.first.stdout.replace("\n", "")
 
 
+def test_the_summary_counts_silent_journeys_and_says_when_events_were_out_of_order(runs: Runs) -> None:
+    # Read after both runs: the second run's summary is of the marts as they are now.
+    text = runs.second.stdout
+    [(silent, impossible, untyped)] = query(
+        runs.url,
+        "select (select count(*) from marts.fct_order_journeys where outcome = 'silent'), "
+        "(select count(*) from marts.fct_order_journeys where has_impossible_sequence), "
+        "(select count(*) from marts.fct_untyped_attributes)",
+    )
+    assert re.search(rf"│ silent\s+│\s+{silent:,} │", text)  # listed even at zero
+    assert "silent: a problem nobody heard about" in text
+    assert ("have events in an impossible order" in text or "has events in an impossible order" in text) == (
+        impossible > 0
+    )
+    assert ("could not type" in text) == (untyped > 0)
+    [(at_risk,)] = query(runs.url, "select count(*) from marts.dim_customers where is_at_risk")
+    if at_risk:
+        assert "no check-in since their last journey went badly:" in text
+
+
 def test_running_twice_adds_the_second_data_set_and_loses_nothing(runs: Runs) -> None:
     assert runs.second.returncode == 0, runs.second.stdout + runs.second.stderr
     loaded = [
