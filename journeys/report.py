@@ -39,7 +39,7 @@ h1 { margin-bottom: 4px; } h2 { margin-top: 36px; border-bottom: 1px solid #ddd;
 .meta { color: #666; font-size: 13px; }
 .kpis { display: flex; flex-wrap: wrap; gap: 12px; margin: 18px 0; }
 .kpi { background: #f6f7f9; border-radius: 6px; padding: 10px 14px; min-width: 120px; }
-.kpi b { display: block; font-size: 22px; }
+.kpi b { display: block; font-size: 22px; } .kpi small { display: block; color: #666; font-size: 12px; }
 figure { margin: 12px 0; } figcaption { color: #444; font-size: 14px; margin-top: 6px; }
 table { border-collapse: collapse; font-size: 13px; margin: 10px 0; }
 p.note { color: #444; font-size: 14px; margin-top: 4px; }
@@ -485,9 +485,17 @@ def kpis(insights: Insights) -> list[tuple[str, str]]:
     ]
 
 
+def _tile(name: str, figure: str) -> str:
+    """A tile: the figure, its name, and what it was taken over on a line of its own, so the tile
+    stays narrow ("mean CSAT" over "(527 ratings)") and two rows hold them all."""
+    label, _, over = name.partition(" (")
+    small = f"<small>({escape(over)}</small>" if over else ""
+    return f'<div class="kpi"><b>{escape(figure)}</b>{escape(label)}{small}</div>'
+
+
 def render(insights: Insights, *, source: str, generated_at: dt.datetime) -> str:
     """The whole report page as one string."""
-    kpi_html = "".join(f'<div class="kpi"><b>{escape(v)}</b>{escape(k)}</div>' for k, v in kpis(insights))
+    kpi_html = "".join(_tile(name, figure) for name, figure in kpis(insights))
     notes = "".join(f'<p class="note">{escape(note)}</p>' for note in insights.quality_notes())
     sections = [
         ("Outcomes over time", _outcome_mix(insights)),

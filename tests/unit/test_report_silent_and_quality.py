@@ -260,3 +260,10 @@ def test_support_times_name_the_replied_and_resolved_tickets_they_were_taken_ove
         "Support's median first response is 3.8 h (455 replied tickets) and its median resolution 38.7 h "
         "(421 resolved tickets)."
     ) in _one_line(page)
+
+
+def test_a_tile_puts_what_its_figure_was_taken_over_on_a_line_of_its_own() -> None:
+    outcomes = [{"outcome": "smooth", "journeys": 10, "mean_csat": 4.0, "rated": 527}]
+    page = render(_insights(outcomes=outcomes), source="test", generated_at=WHEN)
+    assert '<div class="kpi"><b>4.00</b>mean CSAT<small>(527 ratings)</small></div>' in page
+    assert '<div class="kpi"><b>0%</b>silent</div>' in page
