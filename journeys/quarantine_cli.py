@@ -22,8 +22,9 @@ quarantine_app = typer.Typer(
 )
 out = Console()
 # What the list's other columns take: records 9, first/last seen 18, the offsets' minimum 12,
-# borders 6, and the padding of reason and topic 4.
+# borders 6, and the padding of reason and topic 4; the copies column, when shown, 9 more.
 _FIXED_COLUMNS_WIDTH = 49
+_COPIES_COLUMN_WIDTH = 9
 
 ReasonOption = Annotated[
     str | None, typer.Option(help="Only reasons containing this text (case-insensitive).")
@@ -46,8 +47,11 @@ def list_command(
     """Show the records waiting in quarantine, grouped by reason and topic, largest group first.
 
     Values inside reasons (timestamps, sizes, names) are blanked so that records refused by the
-    same rule group together; one full reason is shown per group. Sample offsets are
-    partition:offset on the topic, the keys `journeys quarantine replay --corrections` uses.
+    same rule group together; one full reason is shown per group. A record published again (each
+    `journeys run` publishes its data set to topics of its own) is counted once, under the topic
+    of its latest copy; the copies column says how many rows wait for the group's records. Sample
+    offsets are partition:offset on the topic, the keys `journeys quarantine replay --corrections`
+    uses.
     """
     summary = summarise(
         WarehouseSettings().url, reason=reason, topic=topic, samples=samples, previews=payloads
@@ -64,7 +68,10 @@ def print_summary(summary: QuarantineSummary, payloads: bool) -> None:
                 "`journeys quarantine list` without filters shows them"
             )
         return
-    title = f"{_records(summary.waiting)} in quarantine"
+    copies = summary.waiting > summary.distinct
+    title = f"{_records(summary.distinct)} in quarantine"
+    if copies:
+        title += f" ({summary.waiting:,} copies)"
     # Topics of one run share a long prefix (touchpoints.run-<time>.): said once, in the title.
     prefixes = {group.topic.rpartition(".")[0] for group in summary.groups}
     shared = prefixes.pop() + "." if len(prefixes) == 1 and "" not in prefixes else ""
@@ -80,11 +87,13 @@ def print_summary(summary: QuarantineSummary, payloads: bool) -> None:
     # pattern, a topic be 40 characters), which pushed the last columns off an 80-column
     # terminal: reason and topic share what the other columns leave.
     topic_width = max(len(group.topic.removeprefix(shared)) for group in summary.groups)
-    room = out.width - _FIXED_COLUMNS_WIDTH
+    room = out.width - _FIXED_COLUMNS_WIDTH - (_COPIES_COLUMN_WIDTH if copies else 0)
     topic_width = min(topic_width, max(8, room - 20))
-    table.add_column("reason", overflow="fold", max_width=min(80, max(20, room - topic_width)))
+    table.add_column("reason", overflow="fold", max_width=min(80, max(14, room - topic_width)))
     table.add_column("topic", overflow="fold", max_width=topic_width)
     table.add_column("records", justify="right")
+    if copies:
+        table.add_column("copies", justify="right")
     table.add_column("first seen\nlast seen", no_wrap=True)
     table.add_column("sample offsets", overflow="fold", min_width=10)
     for group in summary.groups:
@@ -96,6 +105,7 @@ def print_summary(summary: QuarantineSummary, payloads: bool) -> None:
             reason,
             escape(group.topic.removeprefix(shared)),
             f"{group.count:,}",
+            *([f"{group.copies:,}"] if copies else []),
             "\n".join(f"{seen:%Y-%m-%d %H:%M}" for seen in (group.first_seen, group.last_seen) if seen),
             ", ".join(f"{partition}:{offset}" for partition, offset in group.samples),
         ]

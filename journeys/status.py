@@ -14,6 +14,7 @@ from rich.table import Table
 from journeys_core.settings import KafkaSettings, WarehouseSettings
 from journeys_core.warehouse import Row, parse_url, read_queries
 from streams.offsets import LogEnds, read_log_ends
+from streams.quarantine import PAYLOAD_DIGEST
 from streams.topics import BrokerUnavailable, admin_client, department_topics
 
 # The same limits as the dbt source freshness on raw.touchpoints (dbt_project/models/staging).
@@ -49,8 +50,11 @@ QUERIES = {
         ) as latest on latest.stage = results.stage and latest.run_time = results.run_time
         group by results.stage, results.run_id order by results.stage""",
     **{table: f"select count(*) as n from {table}" for table in TABLES},
-    # Records `journeys quarantine replay` has since loaded are not waiting any more.
-    "raw.quarantine": "select count(*) as n from raw.quarantine where replayed_at is null",
+    # Records `journeys quarantine replay` has since loaded are not waiting any more; a record
+    # published again (each `journeys run` does) is one record to fix however many copies wait.
+    "raw.quarantine": f"""
+        select count(*) as n, count(distinct {PAYLOAD_DIGEST}) as distinct_payloads
+        from raw.quarantine where replayed_at is null""",
 }
 
 
@@ -102,6 +106,7 @@ class Status:
     broker_problem: str | None = None
     lags: list[TopicLag] = field(default_factory=list)
     counts: dict[str, int | None] = field(default_factory=dict)
+    quarantine_distinct: int | None = None  # distinct payloads among the waiting quarantine rows
     freshness: list[Row] = field(default_factory=list)
     gates: list[Row] = field(default_factory=list)
     denied: set[str] = field(default_factory=set)  # queries this PostgreSQL login may not run
@@ -131,6 +136,8 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
     # Each least-privilege role reads part of it (the loader no marts, the analyst no raw).
     rows = read_queries(warehouse.url, QUERIES, missing_ok=True, denied=status.denied)
     status.counts = {table: (int(rows[table][0]["n"]) if rows[table] else None) for table in TABLES}
+    if rows["raw.quarantine"]:
+        status.quarantine_distinct = int(rows["raw.quarantine"][0]["distinct_payloads"])
     status.freshness = rows["freshness"]
     status.gates = rows["gates"]
     loads = [row["last_load"] for row in rows["freshness"] if row["last_load"] is not None]
@@ -183,6 +190,14 @@ def _kafka_and_lag(lag: TopicLag) -> tuple[str, str]:
     return f"{lag.end:,}", f"{lag.lag:,}"
 
 
+def _rows(status: Status, table: str, count: int) -> str:
+    """A row count; the quarantine's also says how many distinct records its copies are."""
+    distinct = status.quarantine_distinct
+    if table == "raw.quarantine" and distinct is not None and distinct < count:
+        return f"{count:,} ({distinct:,} distinct)"
+    return f"{count:,}"
+
+
 def render(status: Status) -> Group:
     """Four small tables, read top to bottom: flow, volume, freshness, quality."""
     flow = Table(title=f"Kafka → warehouse (group {escape(status.consumer_group)})", title_justify="left")
@@ -233,7 +248,7 @@ def render(status: Status) -> Group:
         if table in status.denied:
             volume.add_row(name, "[dim]no access for this login[/]")
         else:
-            volume.add_row(name, "[dim]not built yet[/]" if count is None else f"{count:,}")
+            volume.add_row(name, "[dim]not built yet[/]" if count is None else _rows(status, table, count))
     unreadable = {"freshness", "quarantine"} <= status.denied
     load_line = (
         "last load: no access for this login"

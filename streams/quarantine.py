@@ -2,13 +2,17 @@
 
 Reasons name the offending value ("occurred_at 2029-01-01... is in the future"), so records are
 grouped by the reason with its values blanked out; one example reason is kept per group.
+
+A record is counted once however many copies of it wait: each rerun of `journeys run` publishes
+the same malformed records again, to topics of its own, and a person fixes each record once.
+Copies are rows with the same payload bytes (the same SHA-256), wherever they were read from.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,24 +49,44 @@ def masked_preview(payload: bytes | None, width: int = 400) -> str:
 
 @dataclass
 class ReasonGroup:
-    """Quarantined records of one topic refused for the same reason."""
+    """Distinct quarantined records refused for the same reason, whose latest copy came from one topic."""
 
     kind: str
     topic: str
     example: str  # one full reason, values included
-    count: int = 0
+    count: int = 0  # distinct records (payloads)
     first_seen: dt.datetime | None = None
     last_seen: dt.datetime | None = None
     samples: list[tuple[int, int]] = field(default_factory=list)  # (partition, offset)
     previews: list[str] = field(default_factory=list)
+    copies: int = 0  # rows in raw.quarantine: each record once, plus the copies published again
 
 
 @dataclass(frozen=True)
 class QuarantineSummary:
     groups: list[ReasonGroup]
-    waiting: int  # records still in quarantine that match the filters
-    replayed: int  # records loaded (or found already loaded) by an earlier replay
-    waiting_elsewhere: int = 0  # records still in quarantine that the filters leave out
+    waiting: int  # rows still in quarantine that match the filters, copies included
+    replayed: int  # rows loaded (or found already loaded) by an earlier replay
+    waiting_elsewhere: int = 0  # distinct records still in quarantine that the filters leave out
+
+    @property
+    def distinct(self) -> int:
+        """Records to fix: each payload once, however many copies of it wait."""
+        return sum(group.count for group in self.groups)
+
+
+# One SQL expression for both warehouses: DuckDB's sha256 gives hex text, PostgreSQL's bytes.
+# A record without a value (a tombstone) has no payload to hash: all of them count as one.
+PAYLOAD_DIGEST = "coalesce(sha256(payload), '')"
+
+
+@dataclass
+class _Copies:
+    """One distinct payload: how many rows hold it, and the latest of them, which stands for it."""
+
+    first_seen: dt.datetime
+    latest: tuple[Any, ...]  # topic, partition, offset, reason, quarantined_at
+    copies: int = 0
 
 
 @contextmanager
@@ -135,14 +159,15 @@ def summarise(
     samples: int = 3,
     previews: bool = False,
 ) -> QuarantineSummary:
-    """Records still in quarantine, grouped by reason and topic, largest group first."""
+    """Distinct records still in quarantine, grouped by reason and topic, largest group first."""
     with reading(url) as (target, con):
         where, params = filters(target, reason, topic)
         replay_columns = has_replay_columns(con)
         waiting = "replayed_at is null" if replay_columns else "true"
         rows = con.execute(
-            "select topic, kafka_partition, kafka_offset, reason, quarantined_at from raw.quarantine "
-            f"where {waiting}{where} order by quarantined_at, topic, kafka_partition, kafka_offset",
+            f"select topic, kafka_partition, kafka_offset, reason, quarantined_at, {PAYLOAD_DIGEST} "
+            f"from raw.quarantine where {waiting}{where} "
+            "order by quarantined_at, topic, kafka_partition, kafka_offset",
             params,
         ).fetchall()
         replayed = 0
@@ -151,30 +176,51 @@ def summarise(
                 f"select count(*) from raw.quarantine where replayed_at is not null{where}", params
             ).fetchone()
             replayed = int(found[0]) if found else 0
+        payloads = distinct_payloads(rows)
         elsewhere = 0
         if where:  # so that a mistyped --topic or --reason does not read as an empty quarantine
-            found = con.execute(f"select count(*) from raw.quarantine where {waiting}").fetchone()
-            elsewhere = (int(found[0]) if found else 0) - len(rows)
-        groups: dict[tuple[str, str], ReasonGroup] = {}
-        for row_topic, partition, offset, row_reason, seen in rows:
-            kind = reason_kind(row_reason)
-            group = groups.setdefault((kind, row_topic), ReasonGroup(kind, row_topic, row_reason))
-            group.count += 1
-            group.first_seen = group.first_seen or seen
-            group.last_seen = seen
-            if len(group.samples) < samples:
-                group.samples.append((partition, offset))
-        ordered = sorted(groups.values(), key=lambda g: (-g.count, g.kind, g.topic))
+            every = con.execute(f"select distinct {PAYLOAD_DIGEST} from raw.quarantine where {waiting}")
+            elsewhere = len({digest for (digest,) in every.fetchall()} - payloads.keys())
+        ordered = group_by_reason(payloads.values(), samples)
         if previews:
-            mark = "?" if target.kind == "duckdb" else "%s"
-            for group in ordered:
-                for partition, offset in group.samples:
-                    found = con.execute(
-                        f"select payload from raw.quarantine where topic = {mark} "
-                        f"and kafka_partition = {mark} and kafka_offset = {mark}",
-                        [group.topic, partition, offset],
-                    ).fetchone()
-                    group.previews.append(
-                        masked_preview(bytes(found[0]) if found and found[0] is not None else None)
-                    )
+            add_previews(target, con, ordered)
     return QuarantineSummary(ordered, len(rows), replayed, elsewhere)
+
+
+def distinct_payloads(rows: list[tuple[Any, ...]]) -> dict[Any, _Copies]:
+    """Rows (oldest first, each ending with its payload's digest) by payload: copies collapse into one."""
+    payloads: dict[Any, _Copies] = {}
+    for *row, digest in rows:
+        copies = payloads.setdefault(digest, _Copies(first_seen=row[4], latest=tuple(row)))
+        copies.latest = tuple(row)
+        copies.copies += 1
+    return payloads
+
+
+def group_by_reason(payloads: Iterable[_Copies], samples: int) -> list[ReasonGroup]:
+    """Distinct records grouped by the reason (values blanked) and topic of their latest copy."""
+    groups: dict[tuple[str, str], ReasonGroup] = {}
+    for record in payloads:
+        row_topic, partition, offset, row_reason, seen = record.latest
+        kind = reason_kind(row_reason)
+        group = groups.setdefault((kind, row_topic), ReasonGroup(kind, row_topic, row_reason))
+        group.count += 1
+        group.copies += record.copies
+        group.first_seen = min(group.first_seen or record.first_seen, record.first_seen)
+        group.last_seen = max(group.last_seen or seen, seen)
+        if len(group.samples) < samples:
+            group.samples.append((partition, offset))
+    return sorted(groups.values(), key=lambda g: (-g.count, g.kind, g.topic))
+
+
+def add_previews(target: WarehouseUrl, con: Any, groups: list[ReasonGroup]) -> None:
+    """The start of each sample's payload, emails and phones masked."""
+    mark = "?" if target.kind == "duckdb" else "%s"
+    for group in groups:
+        for partition, offset in group.samples:
+            found = con.execute(
+                f"select payload from raw.quarantine where topic = {mark} "
+                f"and kafka_partition = {mark} and kafka_offset = {mark}",
+                [group.topic, partition, offset],
+            ).fetchone()
+            group.previews.append(masked_preview(bytes(found[0]) if found and found[0] is not None else None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import psycopg
@@ -63,6 +64,24 @@ def test_list_then_replay_with_corrections(kafka: KafkaSettings, duckdb_url: str
     bad.write_text('{"topic": "x"}\n')
     refused = run_journeys("quarantine", "replay", "--corrections", str(bad), env=env)
     assert refused.returncode == 2 and "line 1" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_record_published_again_is_listed_once_with_its_copies(
+    kafka: KafkaSettings, warehouse_url: str
+) -> None:
+    """What a rerun of `journeys run` does: the same malformed record again, on another topic."""
+    publish(kafka, [("sales", b"k", b"{"), ("shipping", b"k", b"{"), ("sales", b"k", encode(event()))])
+    env = loader_env(kafka, warehouse_url)
+    assert run_journeys("ingest", env=env).returncode == 0
+
+    listed = run_journeys("quarantine", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "1 record in quarantine (2 copies)" in listed.stdout
+    assert re.search(r"┃ records ┃ copies ┃", listed.stdout)
+    assert re.search(r"not valid JSON.*│\s*1 │\s*2 │", listed.stdout)
+    shown = run_journeys("status", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"raw\.quarantine \(waiting\)\s*│\s*2 \(1 distinct\)", shown.stdout)
 
 
 def test_postgres_writers_refuse_the_development_key(kafka: KafkaSettings, postgres_url: str) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from journeys_core.settings import KafkaSettings, LoaderSettings, PrivacySettings
+from journeys.status import gather
+from journeys_core.settings import KafkaSettings, LoaderSettings, PrivacySettings, WarehouseSettings
 from journeys_core.warehouse import connect_duckdb, connect_postgres, parse_url
 from streams.quarantine import QuarantineError, masked_preview, reason_kind, summarise
 from streams.replay import read_corrections, replay
@@ -58,13 +59,14 @@ def test_replay_loads_what_now_passes_exactly_once(
     assert (stats.loaded, stats.quarantined) == (1, 5)
 
     summary = summarise(warehouse_url)
-    counts = {(group.kind, group.topic): group.count for group in summary.groups}
+    counts = {(group.kind, group.topic): (group.count, group.copies) for group in summary.groups}
     topic = kafka.topic("sales")
-    assert counts[("occurred_at N is in the future (later than N)", topic)] == 3
-    assert summary.waiting == 5 and summary.replayed == 0
+    # The redelivered event is one record to fix, in two copies; the clash is another record.
+    assert counts[("occurred_at N is in the future (later than N)", topic)] == (2, 3)
+    assert (summary.waiting, summary.distinct, summary.replayed) == (5, 4, 0)
     assert summarise(warehouse_url, reason="NOT VALID JSON").waiting == 1
     mistyped = summarise(warehouse_url, topic="elsewhere")
-    assert (mistyped.waiting, mistyped.waiting_elsewhere) == (0, 5)
+    assert (mistyped.waiting, mistyped.waiting_elsewhere) == (0, 4)
 
     # The contract is "fixed": events up to ten days ahead are accepted now.
     fixed = LoaderSettings(max_future_seconds=10 * 86400)
@@ -127,6 +129,37 @@ def test_replay_loads_what_now_passes_exactly_once(
     summary = summarise(warehouse_url, previews=True)
     assert (summary.waiting, summary.replayed) == (1, 4)
     assert summary.groups[0].previews == ["not json at all"]
+
+
+def test_a_record_published_to_two_topics_is_one_record_in_two_copies_and_replays_once(
+    kafka: KafkaSettings, loader_settings: LoaderSettings, warehouse_url: str
+) -> None:
+    """As after a rerun of `journeys run`, which publishes its data set again to topics of its own."""
+    future = encode(event(order_id="O-twice", occurred_at=AHEAD))
+    junk = b"not json at all"
+    publish(kafka, [("sales", b"k", future), ("shipping", b"k", future), ("sales", b"k", junk)])
+    publish(kafka, [("support", b"k", junk)])
+    assert load(kafka, loader_settings, warehouse_url).quarantined == 4
+
+    summary = summarise(warehouse_url, samples=5)
+    assert (summary.waiting, summary.distinct) == (4, 2)
+    assert [(group.count, group.copies, len(group.samples)) for group in summary.groups] == [(1, 2, 1)] * 2
+    shown = gather(kafka, WarehouseSettings(url=warehouse_url))
+    assert (shown.counts["raw.quarantine"], shown.quarantine_distinct) == (4, 2)
+    # A filter counts the copies it matches; what it leaves out counts each record once.
+    sales = summarise(warehouse_url, topic=kafka.topic("sales"))
+    assert (sales.waiting, sales.distinct, sales.waiting_elsewhere) == (2, 2, 0)
+    shipping = summarise(warehouse_url, topic=kafka.topic("shipping"))
+    assert (shipping.waiting, shipping.distinct, shipping.waiting_elsewhere) == (1, 1, 1)
+
+    fixed = LoaderSettings(max_future_seconds=10 * 86400)
+    replayed = replay(warehouse_url, loader=fixed, privacy=PRIVACY)
+    assert (replayed.examined, replayed.loaded, replayed.already_loaded) == (4, 1, 1)
+    assert query(warehouse_url, "select order_id from raw.touchpoints") == [("O-twice",)]
+    after = summarise(warehouse_url)
+    assert (after.waiting, after.distinct, after.replayed) == (2, 1, 2)
+    shown = gather(kafka, WarehouseSettings(url=warehouse_url))
+    assert (shown.counts["raw.quarantine"], shown.quarantine_distinct) == (2, 1)
 
 
 def test_the_replay_columns_are_added_to_an_older_warehouse(warehouse_url: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from rich.console import Console
@@ -59,3 +60,25 @@ def test_a_preview_cut_inside_a_phone_shows_none_of_it() -> None:
     payload = json.dumps({"source": "\U0001f600" * 300, "customer": {"phone": phone}}, ensure_ascii=False)
     preview = masked_preview(payload.encode())
     assert phone[:5] not in preview and '"phone": "***' in preview
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_copies_of_a_record_are_counted_once_and_shown_in_their_own_column(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = _group("touchpoints.run-20261128T160127.shipping", f"event_id: does not match {_PATTERN}")
+    group.copies = 6  # its 3 records, each published again by a second run
+    lines = _render(QuarantineSummary([group], waiting=6, replayed=0), width, monkeypatch)
+    assert "3 records in quarantine (6 copies)" in lines[0]
+    table = [line for line in lines if line[:1] in "┏┃┡│├└"]
+    assert all(len(line) <= width for line in lines)
+    assert all(line.rstrip()[-1] in "┓┃┩│┤┘" for line in table)
+    assert any("copies" in line for line in table)
+    assert any(re.search(r"│\s+3 │\s+6 │", line) for line in table)
+
+
+def test_without_copies_there_is_no_copies_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    group = _group("touchpoints.sales", "not valid JSON")
+    group.copies = 3
+    lines = _render(QuarantineSummary([group], waiting=3, replayed=0), 120, monkeypatch)
+    assert "3 records in quarantine" in lines[0] and "copies" not in "\n".join(lines)

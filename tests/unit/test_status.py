@@ -1,8 +1,10 @@
-"""`journeys status` judges freshness as dbt does, and says how long ago things happened."""
+"""`journeys status` judges freshness as dbt does, says how long ago things happened and how many
+distinct records the quarantine's rows are."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import yaml
 from rich.console import Console
@@ -47,3 +49,16 @@ def test_a_topic_that_ends_before_what_was_loaded_is_flagged_not_shown_as_caught
     printed = console.export_text()
     assert "re-created?" in printed
     assert "journeys ingest says what to do" in printed
+
+
+def test_the_quarantine_count_says_how_many_distinct_records_its_copies_are() -> None:
+    view = status.Status(warehouse="w", broker="b", consumer_group="g")
+    view.counts = {"raw.quarantine": 334}
+    view.quarantine_distinct = 167
+    console = Console(width=160, record=True)
+    console.print(status.render(view))
+    assert re.search(r"raw\.quarantine \(waiting\)\s*│\s*334 \(167 distinct\)", console.export_text())
+    view.quarantine_distinct = 334
+    console = Console(width=160, record=True)
+    console.print(status.render(view))
+    assert "distinct" not in console.export_text()  # no copies: the count says it all
