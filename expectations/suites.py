@@ -352,7 +352,7 @@ def mart_suites(
                 "marts.fct_untyped_attributes.none",
                 "every event attribute has its type: an event listed here was loaded under an older "
                 "contract with an attribute the warehouse cannot hold, which the marts keep as unknown: "
-                "correct it at its source",
+                "correct it with `journeys events correct`",
                 _BATCH + "select event_id, untyped_attributes as problem from batch_rows",
                 "warning",
             ),

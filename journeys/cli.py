@@ -27,6 +27,7 @@ from expectations.results import CheckResult, ExpectationOutcome, Stage
 from journeys import pipeline
 from journeys import status as status_view
 from journeys.errors import describe
+from journeys.events_cli import events_app
 from journeys.quarantine_cli import quarantine_app
 from journeys.roles_cli import roles
 from journeys.summary import run_summary
@@ -57,6 +58,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 app.add_typer(quarantine_app)
+app.add_typer(events_app)
 app.command()(roles)
 
 

@@ -40,6 +40,11 @@ INTERRUPTED = (
     "the models dbt finished are kept and the one it was building was rolled back; the next "
     "`journeys transform` builds the rest"
 )
+# An incremental model whose columns changed since it was built (a new version of the project).
+SCHEMA_ADVICE = (
+    "this model's columns changed since it was last built (a newer version of Journeys): run "
+    "`journeys transform --full-refresh` once to rebuild the marts with them"
+)
 # Objects another role re-owned (a build as an admin after `journeys roles`) refuse `create or replace`.
 OWNER_ADVICE = (
     "another role owns this object (built as an admin after `journeys roles`?): run `journeys roles` "
@@ -365,6 +370,8 @@ def _failure(label: str, status: str, item: Any) -> NodeFailure:
         message = f"{failing_rows} failing rows" + (f" ({message})" if message else "")
     if "must be owner of" in message:
         message = f"{message[:400]}: {OWNER_ADVICE}"
+    elif "schemas on this incremental model are out of sync" in message:
+        message = SCHEMA_ADVICE
     description = " ".join(str(getattr(item.node, "description", "") or "").split())
     return NodeFailure(label, status, message[:600], description[:400])
 

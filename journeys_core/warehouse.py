@@ -172,6 +172,17 @@ create table if not exists raw.quarantine (
     primary key (topic, kafka_partition, kafka_offset)
 );
 {add_replay_columns}
+-- The audit of `journeys events tombstone|correct`: every change to a loaded event, with the row
+-- as it was (JSON) and the corrected event as sent.
+create table if not exists raw.event_corrections (
+    event_id        text not null,
+    action          text not null,
+    reason          text not null,
+    corrected_by    text not null,
+    corrected_at    timestamptz not null,
+    original        text not null,
+    corrected       text
+);
 create table if not exists raw.ingest_offsets (
     consumer_group  text not null,
     topic           text not null,

@@ -70,7 +70,7 @@ def assert_built(summary: TransformSummary) -> None:
 # When a run built a row, and the as-of date it last judged a journey at (an outcome holds until
 # its settle date, so an incremental run re-judges only those that time changed): they differ
 # between runs, so comparisons of marts leave them out.
-BOOKKEEPING = frozenset({"built_at", "judged_on"})
+BOOKKEEPING = frozenset({"built_at", "judged_on", "staged_at"})
 
 
 def columns(url: str, table: str) -> list[str]:

@@ -92,7 +92,7 @@
         {%- set whole, scale = numeric.group(1) | int - numeric.group(2) | int, numeric.group(2) | int -%}
         {%- set bound = '9' * whole ~ '.' ~ '9' * scale ~ '5' -%}
         {#- the outer cast keeps the type's precision, which PostgreSQL's CASE drops -#}
-        cast(case when {{ text }} ~ '^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?\s*$' then
+        cast(case when {{ text }} ~ '^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,4})?\s*$' then
             case when abs(cast({{ text }} as numeric)) < {{ bound }} then cast({{ text }} as {{ type }}) end
         end as {{ type }})
     {%- elif type == 'date' -%}

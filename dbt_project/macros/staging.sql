@@ -1,8 +1,9 @@
 {#- The raw events of one department that staging has not seen yet (all of them on a full
     refresh). Exact: the loader commits each partition's offsets in order, each range once,
     together with its rows (compare-and-set), so "past the last staged offset" is "new". The one
-    exception is `journeys quarantine replay`: it loads a record later, at the offset where the
-    loader first refused it, so replayed events that staging has not seen are added by id. -#}
+    exceptions are `journeys quarantine replay`, which loads a record later, at the offset where
+    the loader first refused it, and `journeys events correct`, which changes a loaded event in
+    place: such events are added by id. -#}
 {% macro new_raw_touchpoints(department) %}
     select touchpoints.*
     from {{ source('raw', 'touchpoints') }} as touchpoints
@@ -27,6 +28,17 @@
                     select 1 from {{ this }} as staged where staged.event_id = replayed.replayed_event_id
                 )
         )
+        {%- endif %}
+        {%- set corrected_since = corrections_since(this, 'staged_at') %}
+        {%- if corrected_since is not none %}
+    -- union, not union all: a corrected event may also have been replayed above
+    union
+    -- events corrected since they were staged (journeys_unstage_corrected dropped the old copies)
+    select touchpoints.*
+    from {{ source('raw', 'touchpoints') }} as touchpoints
+    where touchpoints.department = '{{ department }}'
+        and not ({{ past_staged }})
+        and cast(touchpoints.event_id as {{ dbt.type_string() }}) in ({{ corrected_event_ids(corrected_since) }})
         {%- endif %}
     {% endif %}
 {% endmacro %}

@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        pre_hook="{{ journeys_empty_when_corrected('linked_at') }}"
     )
 }}
 {#- One row per pair of identifiers seen on one touchpoint: the edges of the identity graph.
@@ -16,7 +17,7 @@ touchpoints as (
 
     select identity_node, customer_id, email_hash, phone_hash, order_id, ticket_id
     from {{ ref('int_touchpoints_unioned') }}
-    {% if is_incremental() %}
+    {% if journeys_incremental('linked_at') %}
     where staged_at > {{ watermark(this, 'linked_at') }}
     {% endif %}
 
@@ -51,7 +52,7 @@ select
     distinct_links.linked_identifier,
     {{ run_timestamp() }} as linked_at
 from distinct_links
-{% if is_incremental() %}
+{% if journeys_incremental('linked_at') %}
 where not exists (
     select 1 from {{ this }} as known
     where known.identifier = distinct_links.identifier

@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key='identifier',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        pre_hook="{{ journeys_empty_when_corrected('stitched_at') }}"
     )
 }}
 {#- One row per identifier (customer id, email hash, phone hash, order id, ticket id) with the
@@ -23,7 +24,7 @@
 {%- set rounds = var('journeys__stitching_iterations') | int -%}
 with
 
-{% if is_incremental() %}
+{% if journeys_incremental('stitched_at') %}
 new_links as (
 
     select identifier, linked_identifier
@@ -91,7 +92,7 @@ labels_{{ round }} as (
 ),
 
 {% endfor %}
-{% if is_incremental() %}
+{% if journeys_incremental('stitched_at') %}
 -- Every member of a reached old component, and every new identifier, with its new label.
 stitched as (
 
@@ -136,7 +137,7 @@ final as (
 
 )
 
-{% if is_incremental() -%}
+{% if journeys_incremental('stitched_at') -%}
 -- Of the identifiers recomputed, only those whose component changed are written, so stitched_at
 -- marks exactly the identifiers that are new or re-keyed (fct_touchpoints rebuilds their customers).
 -- A join on identifier, not EXCEPT: PostgreSQL sorts both sides of an EXCEPT.

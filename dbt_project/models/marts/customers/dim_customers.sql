@@ -5,7 +5,10 @@
         unique_key='customer_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook="{{ journeys_delete_merged_customers() }}"
+        pre_hook=[
+            "{{ journeys_empty_when_corrected('built_at') }}",
+            "{{ journeys_delete_merged_customers() }}",
+        ]
     )
 }}
 {#- One row per stitched customer: orders, revenue, first and last order, repeat purchase, open
@@ -17,7 +20,7 @@
     into another one are deleted first (macro journeys_delete_merged_customers). -#}
 with
 
-{% if is_incremental() %}
+{% if journeys_incremental('built_at') %}
 {%- set built_before = watermark(this, 'built_at') %}
 customers as (
 

@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key='order_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        pre_hook="{{ journeys_empty_when_corrected('built_at') }}"
     )
 }}
 {#- One row per order journey: stage times, delivery against the promise, tickets, first
@@ -24,7 +25,7 @@ journey_events as (
 
 ),
 
-{% if is_incremental() %}
+{% if journeys_incremental('built_at') %}
 -- Customers with events fct_touchpoints rebuilt since this table was last built, and customers
 -- with a journey that time alone settles (or un-settles, judged at an earlier date) since.
 changed_customers as (

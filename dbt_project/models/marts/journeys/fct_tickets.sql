@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key='ticket_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        pre_hook="{{ journeys_empty_when_corrected('built_at') }}"
     )
 }}
 {#- One row per support ticket: its customer and journey, who owns the problem, how fast it was
@@ -20,7 +21,7 @@ ticket_events as (
 
 ),
 
-{% if is_incremental() %}
+{% if journeys_incremental('built_at') %}
 -- Tickets whose events fct_touchpoints rebuilt since this table was last built.
 changed_tickets as (
 

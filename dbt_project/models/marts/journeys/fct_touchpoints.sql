@@ -4,7 +4,8 @@
         materialized='incremental',
         unique_key='event_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        pre_hook="{{ journeys_empty_when_corrected('built_at') }}"
     )
 }}
 {#- One row per touchpoint: the unified cross-department timeline, with each event's customer,
@@ -18,7 +19,7 @@
 {%- set attribution_days = var('journeys__ticket_attribution_days') | int -%}
 with
 
-{% if is_incremental() %}
+{% if journeys_incremental('built_at') %}
 {%- set built_before = watermark(this, 'built_at') %}
 -- Customers with events staged, or identifiers re-stitched, since this table was last built: an
 -- event is new when staging parsed it after that build, and an old event's key changed when its
@@ -191,7 +192,7 @@ final as (
 
 )
 
-{% if is_incremental() -%}
+{% if journeys_incremental('built_at') -%}
 -- Of the rows recomputed, only those that differ are written: new events, and events whose
 -- customer, journey, step or hand-off changed. The other columns never change for an event_id.
 -- A join on event_id, not EXCEPT: PostgreSQL sorts both sides of an EXCEPT (3 s here).
