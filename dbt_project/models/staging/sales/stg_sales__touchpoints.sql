@@ -2,6 +2,9 @@
     parsed once, whenever it arrives. An attribute that is not of its type is null here, named in
     `untyped_attributes` (and fct_untyped_attributes), instead of failing the build. -#}
 {%- set typed = {'amount': 'numeric(12, 2)', 'items': 'integer', 'promised_delivery_date': 'date'} -%}
+-- read only by new_raw_touchpoints on incremental runs: named here for lineage
+-- depends_on: {{ source('raw', 'quarantine') }}
+-- depends_on: {{ source('raw', 'event_corrections') }}
 with
 
 source as (

@@ -1,6 +1,9 @@
 {#- One row per shipping touchpoint, attributes typed, identifiers hashed. Append-only. An
     attribute that is not of its type is null, named in `untyped_attributes`. -#}
 {%- set typed = {'damaged': 'boolean'} -%}
+-- read only by new_raw_touchpoints on incremental runs: named here for lineage
+-- depends_on: {{ source('raw', 'quarantine') }}
+-- depends_on: {{ source('raw', 'event_corrections') }}
 with
 
 source as (
