@@ -485,7 +485,10 @@ def status() -> None:
     Lag compares what the broker holds with the offsets the warehouse has stored for the
     consumer group (JOURNEYS_KAFKA_CONSUMER_GROUP, or the group that loaded last). Freshness
     warns after 6 hours without a new event and errs after 24, like the dbt source freshness.
-    Reads the warehouse read-only, so it is safe while other stages run on PostgreSQL.
+    Reads the warehouse read-only, so it is safe while other stages run on PostgreSQL. DuckDB
+    lets no other process open a file a loader holds: then status says so and shows the lag from
+    the offsets the loader commits to Kafka, the warehouse's rows, freshness and gates unavailable.
+    The quarantine's count says how many distinct records its rows are (a rerun publishes copies).
     """
     out.print(status_view.render(status_view.gather(KafkaSettings(), WarehouseSettings())))
 

@@ -1,18 +1,27 @@
-"""`journeys status`: is data flowing and is it good? Lag, last load, row counts, freshness, gates."""
+"""`journeys status`: is data flowing and is it good? Lag, last load, row counts, freshness, gates.
+
+DuckDB lets one process write a file and no other open it meanwhile, not even to read: while a
+loader (`journeys ingest --follow`) holds the file, status shows what the broker knows instead,
+the lag from the offsets the loader mirrors into Kafka after each batch it stores.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import duckdb
+from kafka.errors import KafkaError
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
 from journeys_core.settings import KafkaSettings, WarehouseSettings
-from journeys_core.warehouse import Row, parse_url, read_queries
+from journeys_core.warehouse import Row, WarehouseError, parse_url, read_queries
 from streams.offsets import LogEnds, read_log_ends
 from streams.quarantine import PAYLOAD_DIGEST
 from streams.topics import BrokerUnavailable, admin_client, department_topics
@@ -57,13 +66,18 @@ QUERIES = {
         from raw.quarantine where replayed_at is null""",
 }
 
+# DuckDB's "Could not set lock on file ...: Conflicting lock is held in <program> (PID 123)".
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+
 
 @dataclass(frozen=True)
 class TopicLag:
     topic: str
     end: int | None  # one past the last offset, summed over partitions; None: the broker lacks it
-    stored: int  # offsets the warehouse has committed for this consumer group
-    updated_at: Any  # when the group last committed to the warehouse
+    # Offsets the warehouse has stored for this consumer group (or, while a loader holds the DuckDB
+    # file, those it mirrored into Kafka: they can trail the warehouse's, never lead them).
+    stored: int
+    updated_at: Any  # when the group last committed to the warehouse; None from Kafka
     # A partition ends before the offset the warehouse stored: the topic was re-created, or the
     # broker lost records; `journeys ingest` refuses it and says what to do.
     replaced: bool = False
@@ -107,6 +121,8 @@ class Status:
     lags: list[TopicLag] = field(default_factory=list)
     counts: dict[str, int | None] = field(default_factory=dict)
     quarantine_distinct: int | None = None  # distinct payloads among the waiting quarantine rows
+    # Who holds the DuckDB file ("a running loader (pid 123)"): the warehouse cannot be read now.
+    held_by: str | None = None
     freshness: list[Row] = field(default_factory=list)
     gates: list[Row] = field(default_factory=list)
     denied: set[str] = field(default_factory=set)  # queries this PostgreSQL login may not run
@@ -127,14 +143,49 @@ def _aware(moment: Any) -> dt.datetime:
 
 
 def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
-    """Read the warehouse (read-only) and the broker's partition ends; a broker that is down is reported."""
+    """Read the warehouse (read-only) and the broker's partition ends; a broker that is down is reported.
+
+    When another process holds the DuckDB file, the lag comes from the group's offsets in Kafka.
+    """
     status = Status(
         warehouse=parse_url(warehouse.url).redacted(),
         broker=kafka.bootstrap_servers,
         consumer_group=kafka.consumer_group,
     )
     # Each least-privilege role reads part of it (the loader no marts, the analyst no raw).
-    rows = read_queries(warehouse.url, QUERIES, missing_ok=True, denied=status.denied)
+    try:
+        rows = read_queries(warehouse.url, QUERIES, missing_ok=True, denied=status.denied)
+    except WarehouseError as error:
+        status.held_by = lock_holder(error)
+        if status.held_by is None:
+            raise
+        return _lags_from_kafka(status, kafka)
+    _read_warehouse(status, rows)
+    return _lags_from_warehouse(status, kafka, rows["offsets"])
+
+
+def lock_holder(error: WarehouseError) -> str | None:
+    """Who holds the DuckDB file, when that is why it could not be opened; None for other errors."""
+    cause = error.__cause__
+    if not isinstance(cause, duckdb.IOException) or "lock" not in str(cause).lower():
+        return None
+    found = _LOCK_HOLDER.search(str(cause))
+    if found is None:
+        return "another process"
+    pid = int(found.group(1))
+    return f"{'a running loader' if _is_loader(pid) else 'another process'} (pid {pid})"
+
+
+def _is_loader(pid: int) -> bool:
+    """Whether that process runs `journeys ingest` (on this host, where /proc says so)."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"ingest" in arguments
+
+
+def _read_warehouse(status: Status, rows: dict[str, list[Row]]) -> None:
     status.counts = {table: (int(rows[table][0]["n"]) if rows[table] else None) for table in TABLES}
     if rows["raw.quarantine"]:
         status.quarantine_distinct = int(rows["raw.quarantine"][0]["distinct_payloads"])
@@ -143,7 +194,11 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
     loads = [row["last_load"] for row in rows["freshness"] if row["last_load"] is not None]
     loads += [row["last_quarantined"] for row in rows["quarantine"] if row["last_quarantined"] is not None]
     status.last_load = max((_aware(moment) for moment in loads), default=None)
-    mine = [row for row in rows["offsets"] if row["consumer_group"] == kafka.consumer_group]
+
+
+def _lags_from_warehouse(status: Status, kafka: KafkaSettings, offsets: list[Row]) -> Status:
+    """Lag against the offsets the warehouse stored for the consumer group."""
+    mine = [row for row in offsets if row["consumer_group"] == kafka.consumer_group]
     configured = set(department_topics(kafka))
     wanted = set(configured)
     if mine and not any(row["topic"] in configured for row in mine):
@@ -171,6 +226,36 @@ def gather(kafka: KafkaSettings, warehouse: WarehouseSettings) -> Status:
     return status
 
 
+def _lags_from_kafka(status: Status, kafka: KafkaSettings) -> Status:
+    """Lag against the offsets the loader mirrors into Kafka as the group's commits.
+
+    The configured topics, and any other the group committed to that the broker still has.
+    """
+    configured = set(department_topics(kafka))
+    try:
+        admin = admin_client(kafka, attempts=1, timeout_s=2.0)
+        try:
+            group = admin.list_group_offsets({kafka.consumer_group: None}).get(kafka.consumer_group, {})
+            existing = set(admin.list_topics())
+        finally:
+            admin.close()
+    except BrokerUnavailable:
+        status.broker_problem = "not reachable"
+        return status
+    except KafkaError as error:
+        status.broker_problem = f"did not give the group's offsets ({type(error).__name__})"
+        return status
+    committed = {
+        (tp.topic, tp.partition): int(meta.offset)
+        for tp, meta in group.items()
+        if meta.offset >= 0 and tp.topic in existing
+    }
+    wanted = configured | {topic for topic, _ in committed}
+    tails = read_log_ends(kafka, topics=wanted)
+    status.lags = topic_lags(wanted, committed, {}, tails)
+    return status
+
+
 def _ago(now: dt.datetime, moment: Any) -> str:
     if moment is None:
         return "never"
@@ -190,20 +275,44 @@ def _kafka_and_lag(lag: TopicLag) -> tuple[str, str]:
     return f"{lag.end:,}", f"{lag.lag:,}"
 
 
-def _rows(status: Status, table: str, count: int) -> str:
-    """A row count; the quarantine's also says how many distinct records its copies are."""
-    distinct = status.quarantine_distinct
-    if table == "raw.quarantine" and distinct is not None and distinct < count:
-        return f"{count:,} ({distinct:,} distinct)"
-    return f"{count:,}"
+# Said in place of the warehouse's rows, freshness and gates while another process holds the file.
+_HELD = "[dim](unavailable while the DuckDB file is held)[/]"
 
 
 def render(status: Status) -> Group:
-    """Four small tables, read top to bottom: flow, volume, freshness, quality."""
+    """Four small tables, read top to bottom: flow, volume, freshness, quality.
+
+    While the DuckDB file is held, a first line says so and by whom, and the last three tables
+    say they are unavailable.
+    """
+    broker_line = f"broker {escape(status.broker)}: " + (
+        f"[red]{escape(status.broker_problem)}[/] (lag unknown)"
+        if status.broker_problem
+        else "[green]reachable[/]"
+    )
+    unreadable = {"freshness", "quarantine"} <= status.denied
+    if status.held_by is not None:
+        load_line = "last load: unknown while the DuckDB file is held"
+    elif unreadable:
+        load_line = "last load: no access for this login"
+    else:
+        load_line = f"last load: {_ago(status.now, status.last_load)}"
+    held = []
+    if status.held_by is not None:
+        held.append(
+            f"[yellow]the DuckDB file is held by {escape(status.held_by)}: showing what the broker knows[/]"
+        )
+    tables = (_volume(status), _fresh(status), _gates(status))
+    return Group(*held, broker_line, _flow(status), load_line, *tables)
+
+
+def _flow(status: Status) -> Table:
+    """Lag per topic, against the warehouse's stored offsets or, while the file is held, Kafka's."""
+    from_kafka = status.held_by is not None
     flow = Table(title=f"Kafka → warehouse (group {escape(status.consumer_group)})", title_justify="left")
     flow.add_column("topic", overflow="fold")  # long run-<time> names: keep the department at the end
     flow.add_column("in Kafka", justify="right")
-    flow.add_column("loaded up to", justify="right")
+    flow.add_column("committed in Kafka" if from_kafka else "loaded up to", justify="right")
     flow.add_column("lag", justify="right")
     flow.add_column("last commit", justify="right")
     for lag in status.lags:
@@ -216,13 +325,20 @@ def render(status: Status) -> Group:
             in_kafka,
             f"{lag.stored:,}",
             f"[{colour}]{behind}[/]",
-            _ago(status.now, lag.updated_at),
+            "?" if from_kafka else _ago(status.now, lag.updated_at),
         )
     if "offsets" in status.denied:
         flow.add_row("(this login cannot read raw.ingest_offsets: lag unknown)", "", "", "", "")
+    elif from_kafka and status.broker_problem:
+        flow.add_row("(the warehouse is held and the broker did not answer: lag unknown)", "", "", "", "")
     elif not status.lags:
         flow.add_row("(no topics and no stored offsets yet)", "", "", "", "")
     notes = []
+    if from_kafka and status.lags:
+        notes.append(
+            "committed in Kafka: what the loader mirrors there after each batch it stores; it can trail "
+            "the warehouse, never lead it; Kafka keeps no time for it (last commit ?)"
+        )
     if any(lag.replaced for lag in status.lags):
         notes.append(
             "re-created?: a partition ends before what was loaded from it; journeys ingest says what to do"
@@ -234,28 +350,35 @@ def render(status: Status) -> Group:
     if notes:
         flow.caption = "\n".join(notes)
         flow.caption_justify = "left"
-    broker_line = f"broker {escape(status.broker)}: " + (
-        f"[red]{escape(status.broker_problem)}[/] (lag unknown)"
-        if status.broker_problem
-        else "[green]reachable[/]"
-    )
+    return flow
 
+
+def _volume(status: Status) -> Table:
     volume = Table(title=f"Warehouse {escape(status.warehouse)}", title_justify="left")
     volume.add_column("table")
     volume.add_column("rows", justify="right")
+    if status.held_by is not None:
+        volume.add_row(_HELD, "")
     for table, count in status.counts.items():
         name = f"{table} (waiting)" if table == "raw.quarantine" else table
         if table in status.denied:
             volume.add_row(name, "[dim]no access for this login[/]")
+        elif count is None:
+            volume.add_row(name, "[dim]not built yet[/]")
         else:
-            volume.add_row(name, "[dim]not built yet[/]" if count is None else _rows(status, table, count))
-    unreadable = {"freshness", "quarantine"} <= status.denied
-    load_line = (
-        "last load: no access for this login"
-        if unreadable
-        else f"last load: {_ago(status.now, status.last_load)}"
-    )
+            volume.add_row(name, _rows(status, table, count))
+    return volume
 
+
+def _rows(status: Status, table: str, count: int) -> str:
+    """A row count; the quarantine's also says how many distinct records its copies are."""
+    distinct = status.quarantine_distinct
+    if table == "raw.quarantine" and distinct is not None and distinct < count:
+        return f"{count:,} ({distinct:,} distinct)"
+    return f"{count:,}"
+
+
+def _fresh(status: Status) -> Table:
     fresh = Table(title="Source freshness (newest event per department)", title_justify="left")
     fresh.add_column("department")
     fresh.add_column("events", justify="right")
@@ -270,10 +393,15 @@ def render(status: Status) -> Group:
             _ago(status.now, row["latest_event"]),
             f"[{colours[state]}]{state}[/]",
         )
-    if not status.freshness:
+    if status.held_by is not None:
+        fresh.add_row(_HELD, "", "", "")
+    elif not status.freshness:
         unread = "freshness" in status.denied
         fresh.add_row("(this login cannot read raw)" if unread else "(no events loaded yet)", "", "", "")
+    return fresh
 
+
+def _gates(status: Status) -> Table:
     gates = Table(title="Last quality gates", title_justify="left")
     gates.add_column("gate")
     gates.add_column("when", justify="right")
@@ -287,7 +415,9 @@ def render(status: Status) -> Group:
         gates.add_row(
             row["stage"], _ago(status.now, row["run_time"]), f"{row['met']} of {row['expectations']}", verdict
         )
-    if not status.gates:
+    if status.held_by is not None:
+        gates.add_row(_HELD, "", "", "")
+    elif not status.gates:
         unread = "gates" in status.denied
         gates.add_row("(this login cannot read quality)" if unread else "(no gate has run yet)", "", "", "")
-    return Group(broker_line, flow, load_line, volume, fresh, gates)
+    return gates
