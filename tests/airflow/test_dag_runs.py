@@ -116,8 +116,8 @@ def test_simulate_ingest_and_transform_build_the_marts(
     assert orders == set(truth.journeys)
     tickets = {str(ticket) for (ticket,) in query(warehouse_url, "select ticket_id from marts.fct_tickets")}
     assert tickets >= set(truth.tickets)
-    for table in MARTS:
-        assert count(f"marts.{table}") > 0, table
+    for table in MARTS:  # every mart has rows, but the list of events dbt could not type
+        assert (count(f"marts.{table}") == 0) == (table == "fct_untyped_attributes"), table
     assert count("quality.expectation_results") > 0  # both gates stored their outcomes
     report = Path(xcom(transformed, "report"))
     assert report == tmp_path / "report" / "journeys.html"
