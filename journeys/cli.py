@@ -230,8 +230,8 @@ def ingest(
 
 def summary_line(stats: LoadStats) -> str:
     line = (
-        f"loaded [bold]{stats.loaded:,}[/] events, quarantined [bold]{stats.quarantined:,}[/], "
-        f"skipped {stats.duplicates:,} duplicates, in {stats.batches:,} batches"
+        f"loaded [bold]{stats.loaded:,}[/] events, quarantined [bold]{stats.quarantined:,}[/]"
+        f"{stats.quarantine_note()}, skipped {stats.duplicates:,} duplicates, in {stats.batches:,} batches"
     )
     return f"{line} ({stats.rate:,.0f} records/s)" if stats.rate else line
 

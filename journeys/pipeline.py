@@ -434,7 +434,7 @@ def run(
         with _stage("ingest", "what was committed is kept, each event once: running it again loads the rest"):
             stats = ingest(kafka, LoaderSettings(), warehouse, console=console, privacy=privacy)
         loaded = (
-            f"{stats.loaded:,} loaded, {stats.quarantined:,} quarantined, "
+            f"{stats.loaded:,} loaded, {stats.quarantined:,} quarantined{stats.quarantine_note()}, "
             f"{stats.duplicates:,} duplicates skipped"
         )
         if stats.interrupted:

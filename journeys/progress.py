@@ -25,7 +25,7 @@ class CounterProgress:
         self.progress.update(
             self.task,
             stats=(
-                f"{stats.loaded:,} loaded, {stats.quarantined:,} quarantined, "
+                f"{stats.loaded:,} loaded, {stats.quarantined:,} quarantined{stats.quarantine_note()}, "
                 f"{stats.duplicates:,} duplicates, {stats.rate:,.0f}/s"
             ),
         )

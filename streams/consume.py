@@ -29,6 +29,7 @@ from streams.kafka_config import client_options
 from streams.offsets import read_partition_ends
 from streams.sinks.base import (
     Batch,
+    Columns,
     OffsetConflict,
     Sink,
     StoredOffset,
@@ -63,10 +64,12 @@ class LoadStats:
 
     consumed: int = 0
     loaded: int = 0
-    quarantined: int = 0
-    duplicates: int = 0
+    quarantined: int = 0  # conflicts and refused events among them
+    duplicates: int = 0  # redeliveries: an event_id stored already, with the same content
+    conflicts: int = 0  # an event_id stored already, with different content: quarantined
+    refused: int = 0  # events the warehouse refused for what they hold: quarantined
     batches: int = 0
-    conflicts: int = 0
+    offset_conflicts: int = 0  # batches dropped because another loader had stored their offsets
     retries: int = 0
     first_record_at: float | None = None  # monotonic clock, when the first record arrived
     last_commit_at: float | None = None  # monotonic clock, when the last batch was committed
@@ -88,6 +91,15 @@ class LoadStats:
             return 0.0
         busy = self.last_commit_at - self.first_record_at
         return self.committed / busy if busy > 0 else 0.0
+
+    def quarantine_note(self) -> str:
+        """What of the quarantined the summary lines name apart: " (including 3 conflicts)", or ""."""
+        parts = []
+        if self.conflicts:
+            parts.append(f"{self.conflicts:,} conflict{'' if self.conflicts == 1 else 's'}")
+        if self.refused:
+            parts.append(f"{self.refused:,} refused by the warehouse")
+        return f" (including {' and '.join(parts)})" if parts else ""
 
 
 def fit_dead_letter(
@@ -281,7 +293,7 @@ class Loader:
             if isinstance(event, Rejection):
                 batch.add_rejection(event, tp.topic, tp.partition, message.offset, message.key, value)
             else:
-                batch.add_touchpoint(event, tp.topic, tp.partition, message.offset)
+                batch.add_touchpoint(event, tp.topic, tp.partition, message.offset, message.key, value)
             batch.size += len(value) if value else 0
         batch.records += len(messages)
         batch.cover(tp.topic, tp.partition, self.starts[tp], messages[-1].offset + 1, messages[-1].value)
@@ -403,7 +415,7 @@ class Loader:
             # The previous batch lost its offsets, so this one continues from a range we do not own.
             self._seek_to_stored(partitions)
             return
-        self._dead_letter(batch)
+        self._dead_letter(batch.quarantine)
         self.in_flight = (batch, self.writer.submit(self._write, batch))
         for rng in batch.ranges.values():
             self.starts[TopicPartition(rng.topic, rng.partition)] = rng.end
@@ -419,7 +431,7 @@ class Loader:
             self.in_flight = None
             # Someone else already stored (part of) this range: drop ours, resume from theirs.
             log.warning("offsets moved under this loader (%s); re-reading from the warehouse", conflict)
-            self.stats.conflicts += 1
+            self.stats.offset_conflicts += 1
             self._seek_to_stored([TopicPartition(r.topic, r.partition) for r in batch.ranges.values()])
             return False
         except Exception:
@@ -449,6 +461,8 @@ class Loader:
         self.stats.loaded += result.loaded
         self.stats.quarantined += result.quarantined
         self.stats.duplicates += result.duplicates
+        self.stats.conflicts += result.conflicts
+        self.stats.refused += result.refused
         self.stats.batches += 1
         self.stats.last_commit_at = time.monotonic()
         log.info(
@@ -458,13 +472,22 @@ class Loader:
             result.quarantined,
             result.duplicates,
         )
+        if result.conflicts:
+            log.warning(
+                "batch %d: quarantined %d events that reuse a stored event_id with different content "
+                "(see `journeys quarantine list`)",
+                self.stats.batches,
+                result.conflicts,
+            )
         if mirror:
             self._commit_to_kafka(batch)
         if self.on_batch is not None:
             self.on_batch(self.stats)
 
     def _write(self, batch: Batch) -> WriteResult:
-        return self._with_retries(lambda: self.sink.write(batch, self.group, dt.datetime.now(dt.UTC)))
+        return self._with_retries(
+            lambda: self.sink.write(batch, self.group, dt.datetime.now(dt.UTC), self._dead_letter)
+        )
 
     def _with_retries(self, action: Callable[[], _T]) -> _T:
         """Run a warehouse action, reconnecting with backoff when the connection drops."""
@@ -485,12 +508,13 @@ class Loader:
                     log.warning("reconnect failed: %s", reconnect_error)
         raise AssertionError("unreachable")
 
-    def _dead_letter(self, batch: Batch) -> None:
-        """Copy rejected records to the DLQ topic before their offsets can be committed."""
-        if not batch.quarantine_count:
+    def _dead_letter(self, columns: Columns) -> None:
+        """Copy rejected records (quarantine columns) to the DLQ topic before their offsets can be
+        committed. The writer thread calls it too, for conflicts it finds, while the main thread waits
+        for that write before it sends any more."""
+        if not columns["topic"]:
             return
         assert self.producer is not None
-        columns = batch.quarantine
         limit = self.settings.max_event_bytes
         futures: list[Any] = []
         try:
@@ -504,7 +528,7 @@ class Loader:
                 "committing their offsets"
             ) from error
 
-    def _send_dead_letters(self, columns: dict[str, list[Any]], limit: int, futures: list[Any]) -> None:
+    def _send_dead_letters(self, columns: Columns, limit: int, futures: list[Any]) -> None:
         assert self.producer is not None
         for topic, partition, offset, key, payload, reason in zip(
             columns["topic"],

@@ -5,24 +5,37 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from journeys_core.warehouse import WarehouseUrl, connect_duckdb, raw_ddl
 from streams.sinks.base import (
+    STORED_CONTENT,
     Batch,
+    DeadLetter,
     OffsetConflict,
+    RowsRefused,
+    StoredEvent,
     StoredOffset,
     WriteResult,
+    write_refusing,
 )
 
+# DuckDB has one writer, so the versions read in the batch's transaction are all there are: the
+# batch's event_ids found here are left out of the insert, which needs no anti-join of its own.
+# One scan of raw.touchpoints per batch, as the anti-join took before.
+_STORED_VERSIONS = f"""
+select cast(stored.event_id as varchar), {STORED_CONTENT}, cast(stored.attributes as varchar),
+       stored.topic, stored.kafka_partition, stored.kafka_offset
+from raw.touchpoints as stored
+where stored.event_id in (select cast(event_id as uuid) from batch_touchpoints)
+"""
 _INSERT_TOUCHPOINTS = """
 insert into raw.touchpoints
 select cast(event_id as uuid), event_type, department, schema_version, occurred_at, source,
        customer_id, email, phone, order_id, cast(attributes as json), topic, kafka_partition,
        kafka_offset, $loaded_at
-from batch_touchpoints as batch
-where not exists (
-    select 1 from raw.touchpoints as stored where stored.event_id = cast(batch.event_id as uuid)
-)
+from {table}
 """
 _INSERT_QUARANTINE = """
 insert into raw.quarantine (topic, kafka_partition, kafka_offset, kafka_key, payload, reason,
@@ -43,6 +56,8 @@ on conflict (consumer_group, topic, kafka_partition) do update
     where ingest_offsets.next_offset = $start
 returning next_offset
 """
+# What DuckDB raises for a value it cannot hold or a constraint a row breaks.
+_REFUSED = (duckdb.DataError, duckdb.IntegrityError, duckdb.InvalidInputException)
 
 
 class DuckDBSink:
@@ -67,40 +82,94 @@ class DuckDBSink:
         wanted = set(partitions)
         return {(t, p): StoredOffset(n, digest) for t, p, n, digest in rows if (t, p) in wanted}
 
-    def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:
+    def write(
+        self, batch: Batch, group: str, loaded_at: dt.datetime, dead_letter: DeadLetter | None = None
+    ) -> WriteResult:
+        return write_refusing(
+            batch, lambda: self._write(batch, group, loaded_at, dead_letter), self._probe, dead_letter
+        )
+
+    def _write(
+        self, batch: Batch, group: str, loaded_at: dt.datetime, dead_letter: DeadLetter | None
+    ) -> WriteResult:
         con = self.connection
         con.begin()
         try:
-            for rng in batch.ranges.values():
-                advanced = con.execute(
-                    _ADVANCE_OFFSET,
-                    {
-                        "group": group,
-                        "topic": rng.topic,
-                        "partition": rng.partition,
-                        "start": rng.start,
-                        "end": rng.end,
-                        "loaded_at": loaded_at,
-                        "last_value_sha256": rng.last_value_sha256,
-                    },
-                ).fetchall()
-                if not advanced:
-                    raise OffsetConflict(f"{rng.topic}[{rng.partition}] moved past {rng.start}")
-            loaded = quarantined = 0
-            if batch.touchpoint_count:
-                con.register("batch_touchpoints", batch.touchpoint_table())
-                loaded = _count(con.execute(_INSERT_TOUCHPOINTS, {"loaded_at": loaded_at}))
-                con.unregister("batch_touchpoints")
-            if batch.quarantine_count:
-                con.register("batch_quarantine", batch.quarantine_table())
+            self._advance(batch, group, loaded_at)
+            loaded, stored = self._insert_touchpoints(batch, loaded_at)
+            resolution = batch.resolve(stored)
+            conflicts = resolution.conflicts if resolution.conflict_count else None
+            quarantined = 0
+            if batch.quarantine_count or conflicts:
+                con.register("batch_quarantine", batch.quarantine_table(conflicts))
                 quarantined = _count(con.execute(_INSERT_QUARANTINE, {"loaded_at": loaded_at}))
                 con.unregister("batch_quarantine")
+            if conflicts and dead_letter is not None:
+                dead_letter(conflicts)  # before the commit, as for any rejected record
             con.commit()
         except BaseException:
             con.rollback()
             raise
-        duplicates = batch.duplicates + batch.touchpoint_count - loaded
-        return WriteResult(loaded, quarantined, duplicates)
+        return WriteResult(loaded, quarantined, resolution.duplicates, resolution.conflict_count)
+
+    def _advance(self, batch: Batch, group: str, loaded_at: dt.datetime) -> None:
+        for rng in batch.ranges.values():
+            advanced = self.connection.execute(
+                _ADVANCE_OFFSET,
+                {
+                    "group": group,
+                    "topic": rng.topic,
+                    "partition": rng.partition,
+                    "start": rng.start,
+                    "end": rng.end,
+                    "loaded_at": loaded_at,
+                    "last_value_sha256": rng.last_value_sha256,
+                },
+            ).fetchall()
+            if not advanced:
+                raise OffsetConflict(f"{rng.topic}[{rng.partition}] moved past {rng.start}")
+
+    def _insert_touchpoints(self, batch: Batch, loaded_at: dt.datetime) -> tuple[int, list[StoredEvent]]:
+        """Insert the batch's events not stored yet; return how many, and the stored versions of the rest."""
+        if not batch.touchpoint_count:
+            return 0, []
+        con = self.connection
+        table = batch.touchpoint_table()
+        con.register("batch_touchpoints", table)
+        try:
+            stored = [StoredEvent.from_row(row) for row in con.execute(_STORED_VERSIONS).fetchall()]
+            if stored:
+                known = pa.array([version.event_id for version in stored], pa.string())
+                table = table.filter(pc.invert(pc.is_in(table["event_id"], value_set=known)))
+                con.unregister("batch_touchpoints")
+                con.register("batch_touchpoints", table)
+            try:
+                inserted = _count(
+                    con.execute(
+                        _INSERT_TOUCHPOINTS.format(table="batch_touchpoints"), {"loaded_at": loaded_at}
+                    )
+                )
+            except _REFUSED as error:
+                raise RowsRefused(str(error)) from error
+        finally:
+            con.unregister("batch_touchpoints")
+        return inserted, stored
+
+    def _probe(self, batch: Batch) -> str | None:
+        """Insert `batch`'s touchpoints and roll back: DuckDB's message if it refuses them, else None."""
+        con = self.connection
+        con.begin()
+        con.register("probe_touchpoints", batch.touchpoint_table())
+        try:
+            con.execute(
+                _INSERT_TOUCHPOINTS.format(table="probe_touchpoints"), {"loaded_at": dt.datetime.now(dt.UTC)}
+            )
+        except _REFUSED as error:
+            return str(error)
+        finally:
+            con.rollback()
+            con.unregister("probe_touchpoints")
+        return None
 
     def reconnect(self) -> None:
         self.connection.close()

@@ -17,7 +17,7 @@ from journeys import pipeline
 from journeys_core.settings import KafkaSettings, LoaderSettings
 from streams.consume import Loader
 from streams.sinks import open_sink
-from streams.sinks.base import Batch, Sink, StoredOffset, WriteResult
+from streams.sinks.base import Batch, DeadLetter, Sink, StoredOffset, WriteResult
 from tests.helpers import load, query
 
 
@@ -36,14 +36,16 @@ class InterruptingSink:
     ) -> dict[tuple[str, int], StoredOffset]:
         return self.sink.stored_offsets(group, partitions)
 
-    def write(self, batch: Batch, group: str, loaded_at: dt.datetime) -> WriteResult:
+    def write(
+        self, batch: Batch, group: str, loaded_at: dt.datetime, dead_letter: DeadLetter | None = None
+    ) -> WriteResult:
         self.writes += 1
         if self.writes == 2:
             main = threading.main_thread().ident
             assert main is not None
             signal.pthread_kill(main, signal.SIGINT)
             time.sleep(1.0)  # the main thread takes the interrupt while this write is still in flight
-        return self.sink.write(batch, group, loaded_at)
+        return self.sink.write(batch, group, loaded_at, dead_letter)
 
     def reconnect(self) -> None:
         self.sink.reconnect()

@@ -82,7 +82,7 @@ def test_connection_terminated_mid_batch_is_retried_without_loss_or_duplicates(
     assert_stored_exactly(postgres_url, kafka, production)
     # A kill that lands during COMMIT can leave the batch committed while the client sees an
     # error; the retry then finds its own offsets moved (a conflict) and does not count the rows.
-    if stats.conflicts == 0:
+    if stats.offset_conflicts == 0:
         assert stats.loaded == len(production.event_ids)
 
 

@@ -17,3 +17,12 @@ def test_nothing_consumed_has_no_rate() -> None:
     stats = LoadStats()
     assert stats.rate == 0.0
     assert summary_line(stats).endswith("skipped 0 duplicates, in 0 batches")
+
+
+def test_conflicts_and_refused_events_are_named_apart_from_duplicates() -> None:
+    stats = LoadStats(loaded=100, quarantined=12, duplicates=5, conflicts=3, refused=1, batches=1)
+    assert "quarantined [bold]12[/] (including 3 conflicts and 1 refused by the warehouse), " in (
+        summary_line(stats)
+    )
+    assert LoadStats(quarantined=1, conflicts=1).quarantine_note() == " (including 1 conflict)"
+    assert LoadStats(quarantined=4).quarantine_note() == ""
