@@ -21,14 +21,19 @@ from streams.sinks.base import (
     write_refusing,
 )
 
-# DuckDB has one writer, so the versions read in the batch's transaction are all there are: the
-# batch's event_ids found here are left out of the insert, which needs no anti-join of its own.
-# One scan of raw.touchpoints per batch, as the anti-join took before.
+# DuckDB has one writer, so the event_ids read in the batch's transaction are all there are: those
+# found are left out of the insert, which needs no anti-join of its own. The search reads only
+# event_id (as the anti-join did: one scan per batch); the rest of a stored row is read only for
+# the ids found, by a second, filtered scan.
+_STORED_IDS = """
+select cast(stored.event_id as varchar) from raw.touchpoints as stored
+where stored.event_id in (select cast(event_id as uuid) from batch_touchpoints)
+"""
 _STORED_VERSIONS = f"""
 select cast(stored.event_id as varchar), {STORED_CONTENT}, cast(stored.attributes as varchar),
        stored.topic, stored.kafka_partition, stored.kafka_offset
 from raw.touchpoints as stored
-where stored.event_id in (select cast(event_id as uuid) from batch_touchpoints)
+where stored.event_id = any(cast($ids as uuid[]))
 """
 _INSERT_TOUCHPOINTS = """
 insert into raw.touchpoints
@@ -137,9 +142,12 @@ class DuckDBSink:
         table = batch.touchpoint_table()
         con.register("batch_touchpoints", table)
         try:
-            stored = [StoredEvent.from_row(row) for row in con.execute(_STORED_VERSIONS).fetchall()]
-            if stored:
-                known = pa.array([version.event_id for version in stored], pa.string())
+            ids = [event_id for (event_id,) in con.execute(_STORED_IDS).fetchall()]
+            stored: list[StoredEvent] = []
+            if ids:
+                rows = con.execute(_STORED_VERSIONS, {"ids": ids}).fetchall()
+                stored = [StoredEvent.from_row(row) for row in rows]
+                known = pa.array(ids, pa.string())
                 table = table.filter(pc.invert(pc.is_in(table["event_id"], value_set=known)))
                 con.unregister("batch_touchpoints")
                 con.register("batch_touchpoints", table)
