@@ -114,6 +114,8 @@ class DuckDBSink:
             con.commit()
         except BaseException:
             con.rollback()
+            for name in ("batch_touchpoints", "batch_quarantine"):  # refused inside an aborted transaction
+                con.unregister(name)
             raise
         return WriteResult(loaded, quarantined, resolution.duplicates, resolution.conflict_count)
 
@@ -141,26 +143,20 @@ class DuckDBSink:
         con = self.connection
         table = batch.touchpoint_table()
         con.register("batch_touchpoints", table)
+        ids = [event_id for (event_id,) in con.execute(_STORED_IDS).fetchall()]
+        stored: list[StoredEvent] = []
+        if ids:
+            rows = con.execute(_STORED_VERSIONS, {"ids": ids}).fetchall()
+            stored = [StoredEvent.from_row(row) for row in rows]
+            known = pa.array(ids, pa.string())
+            table = table.filter(pc.invert(pc.is_in(table["event_id"], value_set=known)))
+            con.register("batch_touchpoints", table)  # in place of the whole batch
         try:
-            ids = [event_id for (event_id,) in con.execute(_STORED_IDS).fetchall()]
-            stored: list[StoredEvent] = []
-            if ids:
-                rows = con.execute(_STORED_VERSIONS, {"ids": ids}).fetchall()
-                stored = [StoredEvent.from_row(row) for row in rows]
-                known = pa.array(ids, pa.string())
-                table = table.filter(pc.invert(pc.is_in(table["event_id"], value_set=known)))
-                con.unregister("batch_touchpoints")
-                con.register("batch_touchpoints", table)
-            try:
-                inserted = _count(
-                    con.execute(
-                        _INSERT_TOUCHPOINTS.format(table="batch_touchpoints"), {"loaded_at": loaded_at}
-                    )
-                )
-            except _REFUSED as error:
-                raise RowsRefused(str(error)) from error
-        finally:
-            con.unregister("batch_touchpoints")
+            insert = _INSERT_TOUCHPOINTS.format(table="batch_touchpoints")
+            inserted = _count(con.execute(insert, {"loaded_at": loaded_at}))
+        except _REFUSED as error:
+            raise RowsRefused(str(error)) from error
+        con.unregister("batch_touchpoints")
         return inserted, stored
 
     def _probe(self, batch: Batch) -> str | None:
