@@ -17,23 +17,12 @@ from typing import Any, Literal
 
 from journeys_core.warehouse import connect_duckdb, connect_postgres, parse_url, raw_ddl
 from streams.contract import Rejection, decode
+from streams.sinks.base import CONTENT_FIELDS, TOUCHPOINT_SCHEMA
 
 Action = Literal["tombstone", "correct"]
 # What a correction may change: everything the event says; where it was read stays.
-_EVENT_COLUMNS = (
-    "event_type",
-    "department",
-    "schema_version",
-    "occurred_at",
-    "source",
-    "customer_id",
-    "email",
-    "phone",
-    "order_id",
-    "attributes",
-)
-_ALL_COLUMNS = ("event_id", *_EVENT_COLUMNS, "topic", "kafka_partition", "kafka_offset", "loaded_at")
-
+_EVENT_COLUMNS = ("department", *CONTENT_FIELDS)
+_ALL_COLUMNS = (*TOUCHPOINT_SCHEMA.names, "loaded_at")
 
 _TOMBSTONED = (
     "select corrected_at, corrected_by, reason from raw.event_corrections "
