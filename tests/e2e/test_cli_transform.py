@@ -24,7 +24,7 @@ def test_transform_summarises_the_build_and_explains_a_failing_test(
     built = run_journeys("transform", "--as-of", "2026-03-31", env=env)
     assert built.returncode == 0, built.stdout + built.stderr
     assert "dbt build on duckdb" in built.stdout
-    assert "models built" in built.stdout and " 16 " in built.stdout
+    assert "models built" in built.stdout and " 17 " in built.stdout
     assert query(duckdb_url, "select count(*) from marts.fct_order_journeys") == [(8,)]
 
     # Another key would hash returning customers apart from their history: refused, unless the

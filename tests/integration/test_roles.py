@@ -130,7 +130,7 @@ def test_tables_made_before_the_roles_move_to_their_owner(
     admin_sink.setup()
     admin_sink.close()
     report = ensure_roles(postgres_url)
-    assert report.reassigned == 3  # touchpoints, quarantine, ingest_offsets
+    assert report.reassigned == 4  # touchpoints, quarantine, event_corrections, ingest_offsets
     publish(kafka, stream(9))
     assert load(kafka, loader_settings, as_role(postgres_url, LOADER)).loaded == 9
     owners = query(postgres_url, "select distinct tableowner from pg_tables where schemaname = 'raw'")
