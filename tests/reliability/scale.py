@@ -19,6 +19,7 @@ class Sizes:
     pause_events: int  # events produced and loaded while the broker is paused
     pause_seconds: float  # how long the broker stays SIGSTOPped
     postgres_events: int  # events loaded while PostgreSQL backends die and the server restarts
+    members_events: int  # events two loaders of one group share before one is SIGKILLed or both stop
 
 
 SIZES = {
@@ -30,6 +31,7 @@ SIZES = {
         pause_events=30_000,
         pause_seconds=8.0,
         postgres_events=40_000,
+        members_events=12_000,
     ),
     "full": Sizes(
         kill_events=1_000_000,
@@ -39,5 +41,6 @@ SIZES = {
         pause_events=200_000,
         pause_seconds=20.0,
         postgres_events=200_000,
+        members_events=200_000,
     ),
 }
