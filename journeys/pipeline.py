@@ -22,6 +22,7 @@ from journeys.insights import Insights, read_insights
 from journeys.progress import counter_progress
 from journeys_core.privacy import refuse_development_key
 from journeys_core.settings import (
+    BusinessSettings,
     KafkaSettings,
     LoaderSettings,
     PrivacySettings,
@@ -383,7 +384,8 @@ def preflight(warehouse: WarehouseSettings, privacy: PrivacySettings, report_pat
     """What `journeys run` checks before it publishes anything: a mistake then leaves no records behind.
 
     The PII key the warehouse accepts, the warehouse itself (reached, or created, with the raw schema
-    the loader would make first) and the report's folder. Each failure is one sentence.
+    the loader would make first), the business's time zone the marts were judged in, and the
+    report's folder. Each failure is one sentence.
     """
     refuse_development_key(parse_url(warehouse.url), privacy, "run")
     sink = open_sink(warehouse.url)
@@ -391,6 +393,7 @@ def preflight(warehouse: WarehouseSettings, privacy: PrivacySettings, report_pat
         sink.setup()
     finally:
         sink.close()
+    transform_stage.check_business_timezone(warehouse.url, BusinessSettings())
     report_page.check_writable(report_path)
 
 

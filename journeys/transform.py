@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,13 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from journeys_core.settings import BusinessSettings, PrivacySettings, WarehouseSettings
-from journeys_core.warehouse import WarehouseUrl, connect_duckdb, connect_postgres, parse_url
+from journeys_core.warehouse import (
+    WarehouseUrl,
+    connect_duckdb,
+    connect_postgres,
+    parse_url,
+    read_queries,
+)
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
@@ -40,6 +47,8 @@ INTERRUPTED = (
     "the models dbt finished are kept and the one it was building was rolled back; the next "
     "`journeys transform` builds the rest"
 )
+# A check in an on-run-start hook refused the run: dbt wraps its sentence in where it came from.
+_HOOK_REFUSAL = re.compile(r"Compilation Error in operation \S+ \([^)]*\) (.*?)(?: > in macro |$)")
 # An incremental model whose columns changed since it was built (a new version of the project).
 SCHEMA_ADVICE = (
     "this model's columns changed since it was last built (a newer version of Journeys): run "
@@ -169,6 +178,24 @@ def check_warehouse(target: WarehouseUrl, privacy: PrivacySettings) -> None:
         )
 
 
+def check_business_timezone(url: str, business: BusinessSettings, *, full_refresh: bool = False) -> None:
+    """Refuse, in one sentence, to mix two calendars: marts judged in one zone, a build in another.
+
+    dbt checks the same on every run (macro journeys_check_business_timezone); checked here first,
+    `journeys run` refuses before it publishes anything, and the sentence is not wrapped in dbt's.
+    """
+    if full_refresh:
+        return
+    rows = read_queries(url, {"built": "select * from marts.fct_order_journeys limit 1"}, missing_ok=True)
+    built = rows["built"][0].get("business_timezone", business.timezone) if rows["built"] else None
+    if built is not None and built != business.timezone:
+        raise TransformError(
+            f"JOURNEYS_BUSINESS_TIMEZONE is {business.timezone} but the marts were built in {built}: "
+            f"set JOURNEYS_BUSINESS_TIMEZONE={built} again, or run `journeys transform --full-refresh` "
+            f"to judge every date again in {business.timezone}"
+        )
+
+
 def dbt_arguments(
     command: Command,
     *,
@@ -241,6 +268,9 @@ def transform(
 
     target = parse_url(warehouse.url)
     check_warehouse(target, privacy)
+    business = business or BusinessSettings()
+    if command in ("build", "run"):
+        check_business_timezone(warehouse.url, business, full_refresh=full_refresh)
     profile_target = "duckdb" if target.kind == "duckdb" else "postgres"
     merged = dict(variables or {})
     if as_of is not None:
@@ -258,7 +288,7 @@ def transform(
         log_path=log_dir,
         project_dir=project_dir,
     )
-    environment = dbt_environment(target, privacy, business or BusinessSettings())
+    environment = dbt_environment(target, privacy, business)
     if target.kind == "duckdb":
         # One open file for the whole build, released below: no checkpoint and reopen per model.
         environment["JOURNEYS_DBT_DUCKDB_KEEP_OPEN"] = "True"
@@ -379,6 +409,9 @@ def _failure(label: str, status: str, item: Any) -> NodeFailure:
 def _explain_exception(exception: BaseException | None, log_path: Path | None) -> str:
     text = " ".join(str(exception or "dbt failed without a message").split())
     where = f" (details in {log_path})" if log_path else ""
+    refused = _HOOK_REFUSAL.search(text)
+    if refused:  # a check of this project's (a hook's raise_compiler_error): its sentence alone
+        return refused.group(1).strip()
     if "could not connect" in text.lower() or "connection refused" in text.lower():
         return f"dbt cannot reach the warehouse: {text[:300]}{where}"
     if "must be owner of" in text:

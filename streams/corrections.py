@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from journeys_core.warehouse import connect_duckdb, connect_postgres, parse_url, raw_ddl
 from streams.contract import Rejection, decode
-from streams.sinks.base import CONTENT_FIELDS, TOUCHPOINT_SCHEMA
+from streams.sinks.base import CONTENT_FIELDS, TOUCHPOINT_SCHEMA, content
 
 Action = Literal["tombstone", "correct"]
 # What a correction may change: everything the event says; where it was read stays.
@@ -84,6 +84,13 @@ def _missing(event_id: str, tombstoned: tuple[Any, ...] | None) -> str:
     )
 
 
+def _content(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What the event says, compared as the loader compares a redelivery (psycopg reads jsonb as a dict)."""
+    attributes = row["attributes"]
+    text = attributes if isinstance(attributes, str) else json.dumps(attributes)
+    return content([*(row[name] for name in CONTENT_FIELDS[:-1]), text])
+
+
 def _event_id(text: str) -> str:
     try:
         return str(uuid.UUID(text.strip()))
@@ -130,6 +137,10 @@ def _change(
                 _missing(event_id, fetch_one(_TOMBSTONED.format(marker=marker), [event_id]))
             )
         original = dict(zip(_ALL_COLUMNS, row, strict=True))
+        if values is not None and _content(values) == _content(original):
+            raise CorrectionError(
+                f"the corrected event is the same as the loaded {event_id}: nothing to change"
+            )
         execute(change, parameters)
         execute(
             audit,

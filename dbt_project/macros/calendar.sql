@@ -49,8 +49,8 @@
             {%- if built | length > 0 and built[0][0] != zone -%}
                 {{ exceptions.raise_compiler_error(
                     "JOURNEYS_BUSINESS_TIMEZONE is " ~ zone ~ " but the marts were built in " ~ built[0][0]
-                    ~ ": set it back, or run `journeys transform --full-refresh` to judge every date again in "
-                    ~ zone) }}
+                    ~ ": set JOURNEYS_BUSINESS_TIMEZONE=" ~ built[0][0] ~ " again, or run `journeys transform "
+                    ~ "--full-refresh` to judge every date again in " ~ zone) }}
             {%- endif -%}
         {%- endif -%}
     {%- endif -%}

@@ -87,7 +87,15 @@ def test_a_backfill_is_judged_on_the_business_calendar(
 
     # The marts hold Sao Paulo's dates: another zone is refused, in one sentence naming the way out.
     monkeypatch.setenv("JOURNEYS_BUSINESS_TIMEZONE", EAST)
-    with pytest.raises(TransformError, match="--full-refresh"):
+    with pytest.raises(
+        TransformError, match=f"JOURNEYS_BUSINESS_TIMEZONE={WEST} again, or run .*--full-refresh"
+    ):
         run_dbt(warehouse_url, tmp_path, as_of=AS_OF)
+    with pytest.raises(TransformError, match="--full-refresh"):  # `journeys run` refuses before publishing
+        pipeline.preflight(
+            Warehouse(url=warehouse_url),
+            PrivacySettings(pii_key=SecretStr(TEST_PII_KEY)),
+            tmp_path / "r.html",
+        )
     assert_built(run_dbt(warehouse_url, tmp_path, as_of=AS_OF, full_refresh=True))
     assert _differences(warehouse_url, EAST) == []

@@ -111,6 +111,14 @@ def test_a_correction_names_what_is_wrong(duckdb_url: str, kafka: KafkaSettings,
         env={"JOURNEYS_WAREHOUSE_URL": duckdb_url},
     )
     assert result.exit_code == 2 and "does not pass the contract" in result.output
+    [csat] = [e for e in _events() if e["event_id"] == CSAT]
+    (tmp_path / "same.json").write_text(json.dumps(csat))  # key order and spacing of its own
+    result = CliRunner().invoke(
+        app,
+        ["events", "correct", str(tmp_path / "same.json"), "--reason", "x"],
+        env={"JOURNEYS_WAREHOUSE_URL": duckdb_url},
+    )
+    assert result.exit_code == 2 and "nothing to change" in result.output
 
 
 @pytest.mark.parametrize("reason", ["", "   "])

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from journeys.errors import describe
 from journeys.transform import (
     TransformError,
+    _explain_exception,
     check_warehouse,
     dbt_arguments,
     dbt_environment,
@@ -24,6 +25,17 @@ from journeys_core.warehouse import parse_url
 
 KEY = PrivacySettings(pii_key=SecretStr("s3cret key\\x"))
 BUSINESS = BusinessSettings(timezone="America/Sao_Paulo")
+
+
+def test_a_hooks_refusal_is_its_own_sentence_without_dbts_wrapping() -> None:
+    raised = Exception(
+        "Compilation Error in operation journeys-on-run-start-1 (./dbt_project.yml)\n  JOURNEYS_PII_KEY "
+        "is not the key: run `journeys transform --full-refresh` to hash everything again\n\n  > in "
+        "macro journeys_check_pii_key (macros/pii.sql)\n  > called by operation journeys-on-run-start-1"
+    )
+    assert _explain_exception(raised, None) == (
+        "JOURNEYS_PII_KEY is not the key: run `journeys transform --full-refresh` to hash everything again"
+    )
 
 
 def test_duckdb_environment_points_dbt_at_the_file(tmp_path: Path) -> None:
