@@ -114,11 +114,18 @@ QUERIES = {
                avg(health_score) as mean_health, count(health_score) as scored_customers,
                sum(case when is_repeat_customer then 1 else 0 end) as repeat_customers
         from marts.dim_customers""",
+    # The lowest health of each reason in turn: by health alone, silent customers (no open ticket
+    # weighs on them) never reached the top of the list.
     "at_risk": """
         select customer_key, health_score, last_journey_outcome, orders, open_tickets, mean_csat,
                last_order_at
-        from marts.dim_customers where is_at_risk
-        order by health_score, last_order_at desc, customer_key limit 10""",
+        from (
+            select *, row_number() over (
+                partition by last_journey_outcome order by health_score, last_order_at desc, customer_key
+            ) as rank_in_reason
+            from marts.dim_customers where is_at_risk
+        ) as ranked
+        order by rank_in_reason, health_score, last_order_at desc, customer_key limit 10""",
     "at_risk_reasons": """
         select last_journey_outcome as outcome, count(*) as customers
         from marts.dim_customers where is_at_risk group by 1""",

@@ -238,6 +238,20 @@ def test_the_reasons_query_counts_at_risk_customers_by_their_last_journey() -> N
     assert rows == [("lost", 1), ("silent", 2)]
 
 
+def test_the_at_risk_list_shows_the_worst_of_each_reason_before_the_second_of_any() -> None:
+    with duckdb.connect() as con:
+        con.execute("create schema marts")
+        lost = ", ".join(f"('L-{n:02}', {20 + n}, 'lost')" for n in range(12))
+        con.execute(
+            "create table marts.dim_customers as select *, true as is_at_risk, 1 as orders, "
+            "0 as open_tickets, null as mean_csat, timestamp '2026-01-01' as last_order_at from (values "
+            f"{lost}, ('S-1', 45, 'silent')) as t(customer_key, health_score, last_journey_outcome)"
+        )
+        rows = con.execute(QUERIES["at_risk"]).fetchall()
+    assert [row[0] for row in rows[:2]] == ["L-00", "S-1"]  # silent, though healthier than all lost
+    assert len(rows) == 10
+
+
 # Support's times
 
 
