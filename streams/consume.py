@@ -258,8 +258,12 @@ class Loader:
             if not self.assigned_once:
                 if time.monotonic() > deadline:
                     raise TimeoutError(
-                        f"no partitions were assigned within {_ASSIGNMENT_TIMEOUT_S:.0f} s: check "
-                        f"that consumer group {self.group!r} is reachable"
+                        f"no partitions were assigned within {_ASSIGNMENT_TIMEOUT_S:.0f} s: other "
+                        f"members of consumer group {self.group!r} hold them all, or the group is "
+                        "stuck (the embedded broker keeps a member that left while the group formed as "
+                        "its leader): stop its loaders and delete the group as docs/reliability.md "
+                        "shows ('Several loaders in one group'); nothing is lost, the offsets live in "
+                        "the warehouse"
                     )
                 continue
             idle_since = idle_since or time.monotonic()
