@@ -1,24 +1,10 @@
-{#- Journey rules used by more than one model; docs/metrics.md states each of them. -#}
-
-{#- Undelivered and not cancelled, and either var journeys__overdue_days past the promised date,
-    or, with no promise known, var journeys__settle_days past the journey's last touchpoint (on
-    the business's calendar), at date `as_of` (the as-of date of the run). -#}
-{% macro is_overdue(promised_date, delivered_at, cancelled_at, last_touchpoint_at, as_of) -%}
-    coalesce(
-        {{ cancelled_at }} is null
-        and {{ delivered_at }} is null
-        and case
-            when {{ promised_date }} is not null
-                then {{ dbt.datediff(promised_date, as_of, 'day') }} > {{ var('journeys__overdue_days') | int }}
-            else {{ dbt.datediff(business_date(last_touchpoint_at), as_of, 'day') }} > {{ var('journeys__settle_days') | int }}
-        end,
-        false
-    )
-{%- endmacro %}
+{#- Journey rules, each written once; docs/metrics.md states them. -#}
 
 {#- The first business day on which time alone can end a journey's `in_progress`: the end of the
-    settle window after delivery, or of the overdue line (or, without a promise, of the settle
-    window after the last touchpoint) for an undelivered journey. Null once cancelled. -#}
+    settle window after delivery (var journeys__settle_days), or, for an undelivered journey, its
+    overdue line: var journeys__overdue_days after the promised date, or, with no promise known,
+    the settle window after its last touchpoint. Null once cancelled. An undelivered journey on or
+    past that day is overdue. -#}
 {% macro settles_on(promised_date, delivered_at, cancelled_at, last_touchpoint_at) -%}
     case
         when {{ cancelled_at }} is not null then null

@@ -164,8 +164,6 @@ journeys as (
         tickets_summarised.last_ticket_resolved_at,
         tickets_summarised.first_response_seconds,
         coalesce(tickets_summarised.impossible_tickets, 0) as impossible_tickets,
-        {{ is_overdue('placed.promised_delivery_date', 'events_summarised.delivered_at', 'events_summarised.cancelled_at',
-                      'events_summarised.last_touchpoint_at', as_of) }} as is_overdue,
         {{ settles_on('placed.promised_delivery_date', 'events_summarised.delivered_at', 'events_summarised.cancelled_at',
                       'events_summarised.last_touchpoint_at') }} as settles_on,
         coalesce(
@@ -205,7 +203,10 @@ flagged as (
             or coalesce(delivered_at < placed_at, false)
             or coalesce(delivered_at < shipped_at, false)
             as has_impossible_stages,
-        coalesce(settles_on <= {{ as_of }}, false) as is_past_settle_date
+        coalesce(settles_on <= {{ as_of }}, false) as is_past_settle_date,
+        -- undelivered past its overdue line: the settle date of an undelivered journey is that line
+        coalesce(delivered_at is null and cancelled_at is null and settles_on <= {{ as_of }}, false)
+            as is_overdue
     from journeys
 
 ),
