@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from journeys_core.warehouse import connect_duckdb, connect_postgres, parse_url, raw_ddl
 from streams.contract import Rejection, decode
-from streams.sinks.base import CONTENT_FIELDS, TOUCHPOINT_SCHEMA, content
+from streams.sinks.base import CONTENT_FIELDS, TOUCHPOINT_SCHEMA, content, touchpoint_values
 
 Action = Literal["tombstone", "correct"]
 # What a correction may change: everything the event says; where it was read stays.
@@ -57,18 +57,7 @@ def correct(url: str, payload: bytes, reason: str, *, max_future: dt.timedelta) 
     event = decode(payload, max_future=max_future)
     if isinstance(event, Rejection):
         raise CorrectionError(f"the corrected event does not pass the contract: {event.reason}")
-    values = {
-        "event_type": event.event_type,
-        "department": event.department,
-        "schema_version": event.schema_version,
-        "occurred_at": event.occurred_at,
-        "source": event.source,
-        "customer_id": event.customer_id,
-        "email": event.email,
-        "phone": event.phone,
-        "order_id": event.order_id,
-        "attributes": event.attributes.decode(),
-    }
+    values = dict(zip(_EVENT_COLUMNS, touchpoint_values(event, _EVENT_COLUMNS), strict=True))
     return _change(url, _event_id(event.event_id), "correct", reason, values)
 
 

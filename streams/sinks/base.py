@@ -98,6 +98,11 @@ def quarantine_columns() -> Columns:
     return {name: [] for name in QUARANTINE_SCHEMA.names}
 
 
+def touchpoint_values(event: Touchpoint, names: Sequence[str]) -> list[Any]:
+    """The event's values of the raw columns `names`, attributes as the JSON text it came with."""
+    return [event.attributes.decode() if name == "attributes" else getattr(event, name) for name in names]
+
+
 def content(values: Sequence[Any]) -> tuple[Any, ...]:
     """An event's content (CONTENT_FIELDS order, attributes as JSON text) in the form both warehouses
     give back alike: occurred_at in UTC, attributes parsed with exact numbers and key order ignored.
@@ -185,20 +190,7 @@ class Repeat:
     payload: bytes | None
 
     def content(self) -> tuple[Any, ...]:
-        event = self.event
-        return content(
-            (
-                event.event_type,
-                event.schema_version,
-                event.occurred_at,
-                event.source,
-                event.customer_id,
-                event.email,
-                event.phone,
-                event.order_id,
-                event.attributes.decode(),
-            )
-        )
+        return content(touchpoint_values(self.event, CONTENT_FIELDS))
 
 
 @dataclass
